@@ -14,7 +14,7 @@ end
 $$;
 
 -- A role that already existed may have been given more than it should.
-alter role meta_agent_app nosuperuser nocreatedb nocreaterole nobypassrls;
+alter role meta_agent_app nocreaterole nobypassrls;
 
 create schema if not exists app;
 create schema if not exists raw;

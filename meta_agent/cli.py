@@ -1,0 +1,172 @@
+"""`python -m meta_agent`: every operator command, each a one-line description in --help.
+
+Failures the operator can act on (`MetaAgentError`) print one line on stderr and exit 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.console import Console
+
+from meta_agent import embedded, migrations, tenants
+from meta_agent.connections import ServerUrls, resolve_urls
+from meta_agent.errors import MetaAgentError
+from meta_agent.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="meta_agent",
+    help="MetaAgent: watch a fleet of AI agents, stop failing ones, make them better safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
+key_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
+console = Console(stderr=False, highlight=False)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def _urls(settings: Settings, *, need_redis: bool = False) -> ServerUrls:
+    return resolve_urls(settings, need_redis=need_redis)
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded PostgreSQL and Redis (or check the configured ones) and print URLs."""
+    settings = _settings()
+    urls = _urls(settings, need_redis=True)
+    console.print(
+        f"postgres  {urls.database_url if settings.uses_embedded_postgres else 'configured'}"
+    )
+    console.print(f"redis     {urls.redis_url if settings.uses_embedded_redis else 'configured'}")
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded servers of this home."""
+    settings = _settings()
+    stopped = embedded.EmbeddedServers(settings.home).down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> None:
+    """Tell which embedded servers run for this home, and whether configured URLs are used."""
+    settings = _settings()
+    for server in embedded.EmbeddedServers(settings.home).status():
+        configured = (server.name == "postgres" and not settings.uses_embedded_postgres) or (
+            server.name == "redis" and not settings.uses_embedded_redis
+        )
+        if configured:
+            console.print(f"{server.name:9} configured by METAAGENT_{server.name.upper()}_URL")
+        elif server.running:
+            console.print(f"{server.name:9} running  pid {server.pid}  {server.url}")
+        else:
+            console.print(f"{server.name:9} stopped")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending SQL migrations as the owner role."""
+    settings = _settings()
+    urls = _urls(settings)
+    password = settings.app_database_password
+    applied = migrations.migrate(
+        urls.database_url,
+        app_password=password.get_secret_value() if password else None,
+        on_applied=lambda m: console.print(f"applied {m.path.name}"),
+    )
+    if not applied:
+        console.print("database is up to date")
+
+
+@tenant_app.command("create")
+def tenant_create(name: Annotated[str, typer.Argument(help="Unique tenant name.")]) -> None:
+    """Create a tenant and print its id."""
+    urls = _urls(_settings())
+    with psycopg.connect(urls.database_url) as conn:
+        console.print(str(tenants.create_tenant(conn, name)))
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants."""
+    urls = _urls(_settings())
+    with psycopg.connect(urls.database_url) as conn:
+        for tenant_id, name in conn.execute("select tenant_id, name from tenants order by name"):
+            console.print(f"{tenant_id}  {name}")
+
+
+@key_app.command("create")
+def key_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name or id.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: ingest,read,write,admin.")] = "read",
+    name: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "cli",
+) -> None:
+    """Issue an API key for a tenant; the key is printed once and never stored."""
+    urls = _urls(_settings())
+    with psycopg.connect(urls.database_url) as conn:
+        tenant_id = tenants.find_tenant(conn, tenant)
+        issued = tenants.create_api_key(
+            conn, tenant_id, scopes=scopes.split(","), name=name, created_by="cli"
+        )
+    console.print(issued.key)
+
+
+@app.command()
+def simulate(
+    tenant: Annotated[str, typer.Option(help="Tenant name or id to load into.")] = "demo",
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Days of history.")] = 14,
+    executions_per_day: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="Executions per day, whole fleet.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed loads the same fleet.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Bulk-load a simulated fleet history (with labelled faults) into the raw tables."""
+    from meta_agent.demo import load_simulated_fleet
+
+    urls = _urls(_settings())
+    with psycopg.connect(urls.database_url) as conn:
+        tenant_id = tenants.find_tenant(conn, tenant)
+    report = load_simulated_fleet(
+        urls.database_url, tenant_id, days=days, executions_per_day=executions_per_day, seed=seed
+    )
+    if as_json:
+        console.print(json.dumps(report))
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of history.")] = 14,
+    executions_per_day: Annotated[int, typer.Option(min=100, max=1_000_000)] = 20_000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Run the demo: servers, migrations, a demo tenant and key, a simulated fleet, a summary."""
+    from meta_agent.demo import run_demo
+
+    settings = _settings()
+    run_demo(settings, _urls(settings, need_redis=True), days=days,
+             executions_per_day=executions_per_day, seed=seed)  # fmt: skip
+
+
+def main() -> None:
+    try:
+        app()
+    except MetaAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,115 @@
+"""Settings from `METAAGENT_*` environment variables, checked once at start-up.
+
+An unset database or Redis URL means "use the embedded servers under `home`"; a set one points
+at production and nothing else changes. A misspelt variable is an error, not a silent default:
+`METAAGENT_DATABSE_URL` pointing nowhere would otherwise quietly start an embedded database.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meta_agent.errors import SettingsError
+
+ENV_PREFIX = "METAAGENT_"
+
+# Variables the agent-side SDK reads: they share the prefix, so they are not unknown here.
+SDK_VARIABLES = frozenset(
+    {"METAAGENT_API_KEY", "METAAGENT_ENDPOINT", "METAAGENT_SPOOL_DIR", "METAAGENT_DISABLED"}
+)
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Settings(BaseSettings):
+    """Everything the server processes read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: SecretStr | None = Field(
+        default=None, description="Owner role URL (migrations, batch). Unset: embedded server."
+    )
+    app_database_url: SecretStr | None = Field(
+        default=None,
+        description="URL of the meta_agent_app role (API, realtime). Unset: derived.",
+    )
+    app_database_password: SecretStr | None = Field(
+        default=None, description="Password set on meta_agent_app by `migrate` in production."
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Unset: embedded Redis.")
+    home: Path = Field(default=Path(".meta_agent"), description="Data of the embedded servers.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    environment: Literal["development", "test", "production"] = "development"
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    db_pool_min_size: int = Field(default=1, ge=0, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in _POSTGRES_SCHEMES:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in _REDIS_SCHEMES:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+
+def _unknown_variables(environ: dict[str, str]) -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | SDK_VARIABLES
+    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and check the settings; raise `SettingsError` naming the first bad variable."""
+    env = dict(os.environ if environ is None else environ)
+    unknown = _unknown_variables(env)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} (check its spelling)")
+    values = {
+        name: env[ENV_PREFIX + name.upper()]
+        for name in Settings.model_fields
+        if ENV_PREFIX + name.upper() in env
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise SettingsError(f"invalid {ENV_PREFIX}{field.upper()}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

@@ -1,0 +1,74 @@
+"""Shared fixtures: one pair of real embedded servers per test session, fresh databases on demand.
+
+The session's home has a space in its path on purpose: every test then also proves that
+paths with spaces work end to end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from meta_agent import migrations
+from meta_agent.embedded import APP_ROLE, OWNER_ROLE, EmbeddedServers
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    name: str
+    owner_url: str
+    app_url: str
+    superuser_url: str
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    home = tmp_path_factory.mktemp("meta agent home")
+    embedded = EmbeddedServers(home)
+    embedded.up()
+    yield embedded
+    embedded.down()
+
+
+def _create_database(servers: EmbeddedServers) -> TestDatabase:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    pg = servers.postgres
+    with psycopg.connect(pg.url("postgres", "postgres"), autocommit=True) as conn:
+        conn.execute(f"create database {name} owner {OWNER_ROLE}")
+    with psycopg.connect(pg.url("postgres", name), autocommit=True) as conn:
+        conn.execute("create extension if not exists vector")
+    return TestDatabase(
+        name, pg.url(OWNER_ROLE, name), pg.url(APP_ROLE, name), pg.url("postgres", name)
+    )
+
+
+def _drop_database(servers: EmbeddedServers, db: TestDatabase) -> None:
+    with psycopg.connect(servers.postgres.url("postgres", "postgres"), autocommit=True) as conn:
+        conn.execute(f"drop database if exists {db.name} with (force)")
+
+
+@pytest.fixture
+def fresh_database(servers: EmbeddedServers) -> Iterator[TestDatabase]:
+    """An empty database (vector extension only), dropped after the test."""
+    db = _create_database(servers)
+    yield db
+    _drop_database(servers, db)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(servers: EmbeddedServers) -> Iterator[TestDatabase]:
+    """One fully migrated database shared by the tests that only read the schema."""
+    db = _create_database(servers)
+    migrations.migrate(db.owner_url)
+    yield db
+    _drop_database(servers, db)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
