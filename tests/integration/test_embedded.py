@@ -75,7 +75,7 @@ def test_two_commands_starting_at_once_get_one_pair_of_servers(home: Path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]

@@ -13,7 +13,8 @@ from meta_agent.settings import load_settings
 
 def test_defaults_use_the_embedded_servers_under_a_home_in_the_working_directory():
     settings = load_settings({})
-    assert settings.uses_embedded_postgres and settings.uses_embedded_redis
+    assert settings.uses_embedded_postgres
+    assert settings.uses_embedded_redis
     assert settings.home == Path(".meta_agent").absolute()
 
 
