@@ -13,8 +13,18 @@ begin
 end
 $$;
 
--- A role that already existed may have been given more than it should.
+-- A role that already existed may have been given more than it should. We can take away
+-- CREATEROLE and BYPASSRLS ourselves; SUPERUSER and CREATEDB only a superuser can, so refuse.
 alter role meta_agent_app nocreaterole nobypassrls;
+do $$
+begin
+    if exists (
+        select from pg_roles where rolname = 'meta_agent_app' and (rolsuper or rolcreatedb)
+    ) then
+        raise exception 'role meta_agent_app must not be SUPERUSER or CREATEDB: it serves requests under RLS';
+    end if;
+end
+$$;
 
 create schema if not exists app;
 create schema if not exists raw;
@@ -110,3 +120,8 @@ begin
     return new;
 end
 $$;
+
+-- Only the owner maintains the schema; functions are executable by PUBLIC unless revoked.
+revoke execute on function app.enable_tenant_rls(regclass) from public;
+revoke execute on function app.ensure_daily_partitions(regclass, date, date) from public;
+revoke execute on function app.drop_daily_partition(regclass, date) from public;

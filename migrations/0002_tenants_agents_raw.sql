@@ -40,17 +40,31 @@ grant select, insert, update on api_keys to meta_agent_app;
 -- A request arrives before its tenant is known, so the lookup of a key by its hash cannot go
 -- through RLS. This function is the one narrow door: it returns the key's tenant and scopes
 -- only for a live key, and records its use. It runs with the owner's rights.
+-- last_used_at is refreshed at most once a minute, so a busy ingest key does not turn every
+-- request into a row update.
 create function app.authenticate_api_key(candidate_hash bytea)
 returns table (api_key_id uuid, tenant_id uuid, scopes text [])
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
-    update public.api_keys k
-    set last_used_at = now()
+declare
+    found public.api_keys%rowtype;
+begin
+    select * into found from public.api_keys k
     where k.key_hash = candidate_hash
       and k.revoked_at is null
-      and (k.expires_at is null or k.expires_at > now())
-    returning k.api_key_id, k.tenant_id, k.scopes
+      and (k.expires_at is null or k.expires_at > now());
+    if not found then
+        return;
+    end if;
+    if found.last_used_at is null or found.last_used_at < now() - interval '1 minute' then
+        update public.api_keys k set last_used_at = now() where k.api_key_id = found.api_key_id;
+    end if;
+    api_key_id := found.api_key_id;
+    tenant_id := found.tenant_id;
+    scopes := found.scopes;
+    return next;
+end
 $$;
 revoke all on function app.authenticate_api_key(bytea) from public;
 grant execute on function app.authenticate_api_key(bytea) to meta_agent_app;
@@ -116,19 +130,28 @@ create table prompt_versions (
     -- where the version came from: a person, or the proposal that generated it
     source text not null default 'manual' check (source in ('manual', 'proposal', 'import')),
     created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
     unique (tenant_id, agent_id, version),
     unique (tenant_id, prompt_version_id),
+    -- lets rows name a version together with its agent, so nothing can point at another
+    -- agent's version (current version, parents, experiments, proposals)
+    unique (tenant_id, agent_id, prompt_version_id),
     foreign key (tenant_id, agent_id) references agents (tenant_id, agent_id) on delete cascade,
-    foreign key (tenant_id, parent_version_id) references prompt_versions (tenant_id, prompt_version_id)
+    foreign key (tenant_id, agent_id, parent_version_id)
+    references prompt_versions (tenant_id, agent_id, prompt_version_id)
 );
 create index prompt_versions_agent_idx on prompt_versions (tenant_id, agent_id, version desc);
+create unique index prompt_versions_one_active_idx on prompt_versions (tenant_id, agent_id)
+where status = 'active';
 select app.enable_tenant_rls('prompt_versions');
+create trigger prompt_versions_touch before update on prompt_versions
+for each row execute function app.touch_updated_at();
 grant select, insert, update on prompt_versions to meta_agent_app;
 
 alter table agents
 add constraint agents_current_prompt_version_fk
-foreign key (tenant_id, current_prompt_version_id)
-references prompt_versions (tenant_id, prompt_version_id)
+foreign key (tenant_id, agent_id, current_prompt_version_id)
+references prompt_versions (tenant_id, agent_id, prompt_version_id)
 deferrable initially deferred;
 
 -- Raw logs. Append-only, range-partitioned by UTC day on start time, idempotent by the event id
@@ -159,10 +182,11 @@ create table raw.executions (
     error_message text,
     input jsonb,
     output jsonb,
-    metadata jsonb not null default '{}'::jsonb,
+    metadata jsonb not null default '{}'::jsonb check (jsonb_typeof(metadata) = 'object'),
     sdk_version text,
     ingested_at timestamptz not null default now(),
-    primary key (execution_id, started_at)
+    primary key (execution_id, started_at),
+    check (ended_at >= started_at)
 ) partition by range (started_at);
 create index executions_agent_time_idx on raw.executions (tenant_id, agent_id, started_at);
 create index executions_tenant_time_idx on raw.executions (tenant_id, started_at);
@@ -194,9 +218,10 @@ create table raw.actions (
     error_message text,
     input jsonb,
     output jsonb,
-    attributes jsonb not null default '{}'::jsonb,
+    attributes jsonb not null default '{}'::jsonb check (jsonb_typeof(attributes) = 'object'),
     ingested_at timestamptz not null default now(),
-    primary key (action_id, started_at)
+    primary key (action_id, started_at),
+    check (ended_at >= started_at)
 ) partition by range (started_at);
 create index actions_execution_idx on raw.actions (tenant_id, execution_id);
 create index actions_type_time_idx on raw.actions (tenant_id, action_type, started_at);
@@ -217,7 +242,7 @@ create table simulated_faults (
     ),
     started_at timestamptz not null,
     ended_at timestamptz not null check (ended_at > started_at),
-    details jsonb not null default '{}'::jsonb,
+    details jsonb not null default '{}'::jsonb check (jsonb_typeof(details) = 'object'),
     seed bigint not null,
     foreign key (tenant_id, agent_id) references agents (tenant_id, agent_id) on delete cascade
 );

@@ -81,7 +81,7 @@ create table agent_health_thresholds (
     p95_sla_multiplier_critical double precision check (p95_sla_multiplier_critical > 0),
     consecutive_failures_degraded integer check (consecutive_failures_degraded > 0),
     consecutive_failures_critical integer check (consecutive_failures_critical > 0),
-    -- no execution for this long turns an active agent's health to unknown and raises a silence alert
+    -- an active agent with no execution for this long is silent (alert type 'silence')
     silence_minutes integer check (silence_minutes > 0),
     -- below this many executions in a window the rates are not judged
     min_samples integer check (min_samples > 0),
@@ -101,9 +101,9 @@ create trigger agent_health_thresholds_touch before update on agent_health_thres
 for each row execute function app.touch_updated_at();
 grant select, insert, update on agent_health_thresholds to meta_agent_app;
 
--- A complete configuration per agent (defaults follow resilience4j); an agent without a row
--- uses the same defaults from settings. window_size counts calls for a count window and
--- seconds for a time window.
+-- A row is a complete configuration (NULL only where it switches a trigger off); an agent
+-- without a row runs on the realtime defaults. window_size counts calls for a count window
+-- and seconds for a time window.
 create table circuit_breaker_configs (
     tenant_id uuid not null references tenants (tenant_id) on delete cascade,
     agent_id uuid not null,
@@ -163,8 +163,11 @@ create table circuit_breaker_states (
     check (state <> 'open' or (opened_at is not null and open_until is not null)),
     check (open_until > opened_at),
     check (state <> 'half_open' or half_open_deadline_at is not null),
-    check (state not in ('forced_open', 'forced_closed') or (forced_by is not null and forced_reason is not null))
-) with (fillfactor = 80);
+    check (
+        state not in ('forced_open', 'forced_closed')
+        or (forced_by is not null and forced_reason is not null)
+    )
+);
 create index circuit_breaker_states_state_idx on circuit_breaker_states (tenant_id, state);
 select app.enable_tenant_rls('circuit_breaker_states');
 create trigger circuit_breaker_states_touch before update on circuit_breaker_states
@@ -173,8 +176,8 @@ grant select, insert, update on circuit_breaker_states to meta_agent_app;
 
 -- Every transition and every manual override, written in the same transaction as the state
 -- row. `version` is the state row's version after the change, so a retried write after a
--- crash conflicts instead of logging the event twice. A manual override may leave the state
--- unchanged (e.g. a reset), hence from = to is allowed only for manual causes.
+-- crash conflicts instead of logging the event twice. A manual override or a config change
+-- may leave the state as it was (e.g. a reset), so only those may have from = to.
 create table circuit_breaker_events (
     circuit_breaker_event_id uuid primary key default gen_random_uuid(),
     tenant_id uuid not null references tenants (tenant_id) on delete cascade,

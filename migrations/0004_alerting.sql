@@ -27,7 +27,9 @@ $$;
 -- Secret reference, the same in every table that needs one: either the name of an environment
 -- variable of the server, or ciphertext the application encrypted; never the plain secret.
 -- The variable name must carry a fixed prefix so a tenant cannot point a channel at
--- METAAGENT_DATABASE_URL or any other variable of the server and have it sent out.
+-- METAAGENT_DATABASE_URL or any other variable of the server and have it sent out. The prefix
+-- cannot stop one tenant naming another tenant's variable, so on a shared deployment only
+-- operators should be allowed to set secret_env_var; tenants use ciphertext.
 create table notification_channels (
     notification_channel_id uuid primary key default gen_random_uuid(),
     tenant_id uuid not null references tenants (tenant_id) on delete cascade,
@@ -176,7 +178,8 @@ create table alert_deliveries (
 );
 create index alert_deliveries_retry_idx on alert_deliveries (tenant_id, next_attempt_at)
 where status in ('pending', 'failed');
-create index alert_deliveries_channel_idx on alert_deliveries (tenant_id, notification_channel_id, created_at desc);
+create index alert_deliveries_channel_idx
+on alert_deliveries (tenant_id, notification_channel_id, created_at desc);
 select app.enable_tenant_rls('alert_deliveries');
 create trigger alert_deliveries_touch before update on alert_deliveries
 for each row execute function app.touch_updated_at();

@@ -3,11 +3,6 @@
 -- Apart from SLA definitions and proposal decisions, everything here is written by the daily
 -- batch pipeline as the owner role; the app role only reads it.
 
--- Lets tables reference a prompt version together with its agent, so an experiment or a
--- proposal can never name another agent's version.
-alter table prompt_versions
-add constraint prompt_versions_agent_version_key unique (tenant_id, agent_id, prompt_version_id);
-
 -- Definitions change by closing the current row (effective_to) and inserting a new one, so
 -- compliance for past days is computed against the SLA that was in force on those days.
 -- agent_id NULL is the tenant-wide default; an agent's own definition takes precedence.
@@ -168,7 +163,8 @@ create table root_cause_analyses (
     references failure_clusters (tenant_id, failure_cluster_id) on delete cascade,
     check (engine <> 'claude' or model is not null)
 );
-create index root_cause_analyses_cluster_idx on root_cause_analyses (tenant_id, failure_cluster_id, created_at desc);
+create index root_cause_analyses_cluster_idx
+on root_cause_analyses (tenant_id, failure_cluster_id, created_at desc);
 create index root_cause_analyses_category_idx on root_cause_analyses (tenant_id, category, created_at desc);
 select app.enable_tenant_rls('root_cause_analyses');
 grant select on root_cause_analyses to meta_agent_app;
@@ -219,7 +215,8 @@ create table improvement_proposals (
 );
 create index improvement_proposals_status_idx on improvement_proposals (tenant_id, status, created_at desc);
 create index improvement_proposals_agent_idx on improvement_proposals (tenant_id, agent_id, created_at desc);
-create index improvement_proposals_root_cause_idx on improvement_proposals (tenant_id, root_cause_analysis_id);
+create index improvement_proposals_root_cause_idx
+on improvement_proposals (tenant_id, root_cause_analysis_id);
 select app.enable_tenant_rls('improvement_proposals');
 create trigger improvement_proposals_touch before update on improvement_proposals
 for each row execute function app.touch_updated_at();

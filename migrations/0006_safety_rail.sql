@@ -64,7 +64,8 @@ create table shadow_test_results (
     judge jsonb not null default '{}'::jsonb check (jsonb_typeof(judge) = 'object'),
     created_at timestamptz not null default now(),
     unique (shadow_test_id, execution_id, started_at),
-    foreign key (tenant_id, shadow_test_id) references shadow_tests (tenant_id, shadow_test_id) on delete cascade
+    foreign key (tenant_id, shadow_test_id)
+    references shadow_tests (tenant_id, shadow_test_id) on delete cascade
 );
 create index shadow_test_results_test_idx on shadow_test_results (tenant_id, shadow_test_id, created_at);
 select app.enable_tenant_rls('shadow_test_results');

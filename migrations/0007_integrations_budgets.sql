@@ -79,7 +79,8 @@ create table cost_budgets (
     period text not null check (period in ('daily', 'monthly')),
     amount_usd numeric(14, 2) not null check (amount_usd > 0),
     -- share of the amount at which a warning goes out, before budget_exceeded
-    warn_at_fraction double precision not null default 0.8 check (warn_at_fraction > 0 and warn_at_fraction <= 1),
+    warn_at_fraction double precision not null default 0.8
+        check (warn_at_fraction > 0 and warn_at_fraction <= 1),
     enabled boolean not null default true,
     created_by text,
     created_at timestamptz not null default now(),
