@@ -1,0 +1,1 @@
+"""The FastAPI service: dashboards, ingest, OpenAPI docs, WebSocket (see the API issues)."""

@@ -1,0 +1,1 @@
+"""The Redis-backed realtime worker: windows, health, circuit breakers, alerts."""
