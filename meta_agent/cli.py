@@ -44,6 +44,14 @@ def _urls(settings: Settings, *, need_redis: bool = False) -> ServerUrls:
     return resolve_urls(settings, need_redis=need_redis)
 
 
+def _require_migrated(urls: ServerUrls) -> None:
+    waiting = migrations.pending(urls.database_url)
+    if waiting:
+        raise MetaAgentError(
+            f"the database lacks {len(waiting)} migration(s): run `python -m meta_agent migrate`"
+        )
+
+
 @app.command()
 def up() -> None:
     """Start the embedded PostgreSQL and Redis (or check the configured ones) and print URLs."""
@@ -99,7 +107,7 @@ def tenant_create(name: Annotated[str, typer.Argument(help="Unique tenant name."
     """Create a tenant and print its id."""
     urls = _urls(_settings())
     with psycopg.connect(urls.database_url) as conn:
-        console.print(str(tenants.create_tenant(conn, name)))
+        typer.echo(str(tenants.create_tenant(conn, name)))
 
 
 @tenant_app.command("list")
@@ -124,7 +132,7 @@ def key_create(
         issued = tenants.create_api_key(
             conn, tenant_id, scopes=scopes.split(","), name=name, created_by="cli"
         )
-    console.print(issued.key)
+    typer.echo(issued.key)
 
 
 @app.command()
@@ -162,6 +170,28 @@ def demo(
     settings = _settings()
     run_demo(settings, _urls(settings, need_redis=True), days=days,
              executions_per_day=executions_per_day, seed=seed)  # fmt: skip
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Default: METAAGENT_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: METAAGENT_API_PORT.")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) until interrupted."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    urls = _urls(settings, need_redis=True)
+    _require_migrated(urls)
+    host, port = host or settings.api_host, port or settings.api_port
+    console.print(f"MetaAgent API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    # in-flight requests get up to 10 s to finish on SIGTERM before the pool closes
+    uvicorn.run(
+        create_app(settings, urls), host=host, port=port, log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )  # fmt: skip
 
 
 def main() -> None:

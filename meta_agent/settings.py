@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     db_pool_min_size: int = Field(default=1, ge=0, le=100)
     db_pool_max_size: int = Field(default=10, ge=1, le=1000)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_max_body_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -48,21 +48,21 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, public
 as $$
 declare
-    found public.api_keys%rowtype;
+    key_row public.api_keys%rowtype;
 begin
-    select * into found from public.api_keys k
+    select * into key_row from public.api_keys k
     where k.key_hash = candidate_hash
       and k.revoked_at is null
       and (k.expires_at is null or k.expires_at > now());
     if not found then
         return;
     end if;
-    if found.last_used_at is null or found.last_used_at < now() - interval '1 minute' then
-        update public.api_keys k set last_used_at = now() where k.api_key_id = found.api_key_id;
+    if key_row.last_used_at is null or key_row.last_used_at < now() - interval '1 minute' then
+        update public.api_keys k set last_used_at = now() where k.api_key_id = key_row.api_key_id;
     end if;
-    api_key_id := found.api_key_id;
-    tenant_id := found.tenant_id;
-    scopes := found.scopes;
+    api_key_id := key_row.api_key_id;
+    tenant_id := key_row.tenant_id;
+    scopes := key_row.scopes;
     return next;
 end
 $$;

@@ -1,0 +1,88 @@
+"""The app factory: settings and server URLs in, a FastAPI app with every /v1 router out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.body_limit import BodySizeLimit
+from api.errors import error_response, install_error_handlers
+from api.routers import agents, executions, health, keys, overview, prompts
+from api.schemas.common import ERROR_RESPONSES
+from meta_agent.connections import ServerUrls
+from meta_agent.db import Database
+from meta_agent.settings import Settings
+
+DESCRIPTION = """
+MetaAgent's API: the agent registry, prompt versions, execution history and the dashboard's
+numbers. Authenticate with `Authorization: Bearer <API key>`; each key belongs to one tenant
+and carries scopes (`ingest`, `read`, `write`, `admin`; `write` implies `read`, `admin` implies
+all). Errors always have the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def build_v1_router() -> APIRouter:
+    """All /v1 resources; each router attaches its own scope check through its session type."""
+    v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+    for module in (agents, prompts, executions, overview, keys):
+        v1.include_router(module.router)
+    return v1
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    """Constraint failures are the client's: say which kind, never the SQL."""
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return error_response(409, "conflict", "a resource with these values already exists")
+    if isinstance(exc, psycopg.errors.ForeignKeyViolation):
+        return error_response(
+            422, "invalid_reference", "the request refers to something that does not exist"
+        )
+    if isinstance(exc, (psycopg.errors.CheckViolation, psycopg.errors.DataError)):
+        return error_response(422, "invalid_request", "a value is out of range or malformed")
+    if isinstance(exc, psycopg.OperationalError):
+        return error_response(503, "unavailable", "the database is unavailable; retry shortly")
+    raise exc
+
+
+def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            urls.app_database_url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            timeout_s=settings.connect_timeout_s,
+        )
+        await db.open()
+        app.state.db = db
+        app.state.redis = aioredis.Redis.from_url(
+            urls.redis_url, socket_timeout=settings.connect_timeout_s
+        )
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await db.close()
+
+    app = FastAPI(
+        title="MetaAgent API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for error in (
+        psycopg.errors.IntegrityError,
+        psycopg.errors.DataError,
+        psycopg.OperationalError,
+    ):
+        app.add_exception_handler(error, _database_error)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(build_v1_router())
+    return app

@@ -1,0 +1,99 @@
+"""Typed dependencies: who is calling, and a transaction that RLS scopes to their tenant.
+
+Every authenticated request gets one connection and one transaction as `meta_agent_app`:
+the key is looked up through `app.authenticate_api_key`, the key's tenant is set with
+`set_config(..., true)`, and the route's queries run in that same transaction. RLS, not a
+WHERE clause, keeps tenants apart. The transaction ends (commit, or rollback on error) before
+the response is sent, so a client never sees a success that was not stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg import AsyncConnection
+
+from api.errors import ApiError
+from meta_agent.db import Database
+from meta_agent.tenants import hash_key
+
+# `admin` may do everything; `write` includes `read`. `ingest` is only ingest.
+_IMPLIED = {"admin": {"ingest", "read", "write", "admin"}, "write": {"read", "write"}}
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ma_…`")
+
+Conn = AsyncConnection[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    api_key_id: uuid.UUID
+    tenant_id: uuid.UUID
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return any(scope in _IMPLIED.get(held, {held}) for held in self.scopes)
+
+
+@dataclass(frozen=True)
+class Session:
+    """The caller and the tenant-scoped transaction their request runs in."""
+
+    principal: Principal
+    conn: Conn
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.principal.tenant_id
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _session(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[Session]:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(401, "an API key is required: Authorization: Bearer <key>")
+    key = credentials.credentials
+    if len(key) > 200 or not key.isascii():
+        raise ApiError(401, "the API key is not valid")
+    async with database(request).transaction() as conn:
+        cursor = await conn.execute(
+            "select api_key_id, tenant_id, scopes from app.authenticate_api_key(%s)",
+            (hash_key(key),),
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            raise ApiError(401, "the API key is not valid")
+        principal = Principal(row["api_key_id"], row["tenant_id"], frozenset(row["scopes"]))
+        await conn.execute(
+            "select set_config('app.tenant_id', %s, true)", (str(principal.tenant_id),)
+        )
+        yield Session(principal, conn)
+
+
+def require(scope: str) -> Callable[..., Coroutine[Any, Any, Session]]:
+    """A dependency that admits only keys holding `scope` (or one that implies it)."""
+
+    async def check(session: Annotated[Session, Depends(_session, scope="function")]) -> Session:
+        if not session.principal.allows(scope):
+            raise ApiError(403, f"this API key lacks the '{scope}' scope")
+        return session
+
+    return check
+
+
+ReadSession = Annotated[Session, Depends(require("read"))]
+WriteSession = Annotated[Session, Depends(require("write"))]
+AdminSession = Annotated[Session, Depends(require("admin"))]
+IngestSession = Annotated[Session, Depends(require("ingest"))]
+DatabaseDep = Annotated[Database, Depends(database)]

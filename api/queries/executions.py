@@ -1,0 +1,101 @@
+"""Execution queries over the raw, day-partitioned logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from psycopg import sql
+
+from api.deps import Conn
+from api.errors import ApiError, not_found
+from api.pagination import decode_cursor, encode_cursor
+
+_SUMMARY = (
+    "e.execution_id, e.agent_id, a.name as agent_name, e.started_at, e.ended_at, e.duration_ms,"
+    " e.status, e.session_id, e.parent_execution_id, e.prompt_version_id, e.experiment_id,"
+    " e.variant, e.model, e.input_tokens, e.output_tokens, e.cost_usd, e.error_type,"
+    " e.error_message"
+)
+
+
+async def list_executions(
+    conn: Conn,
+    *,
+    filters: dict[str, Any],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in filters.items():
+        if value is not None:
+            where.append(sql.SQL("e.{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if since is not None:
+        where.append(sql.SQL("e.started_at >= %s"))
+        params.append(since)
+    if until is not None:
+        where.append(sql.SQL("e.started_at < %s"))
+        params.append(until)
+    after = decode_cursor(cursor, 2)
+    if after is not None:
+        try:
+            key = (dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
+        except ValueError:
+            raise ApiError(422, "cursor is not valid; pass back a next_cursor") from None
+        where.append(sql.SQL("(e.started_at, e.execution_id) < (%s, %s)"))
+        params.extend(key)
+    statement = sql.SQL(
+        "select {} from raw.executions e left join agents a on a.agent_id = e.agent_id"
+        " where {} order by e.started_at desc, e.execution_id desc limit %s"
+    ).format(sql.SQL(_SUMMARY), sql.SQL(" and ").join(where) if where else sql.SQL("true"))
+    rows = await (await conn.execute(statement, [*params, limit + 1])).fetchall()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(last["started_at"].isoformat(), last["execution_id"])
+    return page, next_cursor
+
+
+async def get_execution(conn: Conn, *, execution_id: uuid.UUID) -> dict[str, Any]:
+    cursor = await conn.execute(
+        "select " + _SUMMARY + ", e.input, e.output, e.metadata, e.trace_id"
+        " from raw.executions e left join agents a on a.agent_id = e.agent_id"
+        " where e.execution_id = %s",
+        (execution_id,),
+    )
+    execution = await cursor.fetchone()
+    if execution is None:
+        raise not_found("execution")
+    # Actions start inside their execution's window; bounding by it lets the planner skip
+    # every other day's partition. A day of slack covers clocks that disagree.
+    start = execution["started_at"] - dt.timedelta(days=1)
+    end = (execution["ended_at"] or execution["started_at"]) + dt.timedelta(days=1)
+    cursor = await conn.execute(
+        "select action_id, parent_action_id, sequence, action_type, name, started_at, ended_at,"
+        " duration_ms, status, model, input_tokens, output_tokens, cost_usd, error_type,"
+        " error_message, input, output, attributes from raw.actions"
+        " where execution_id = %s and started_at >= %s and started_at <= %s"
+        " order by sequence, started_at, action_id",
+        (execution_id, start, end),
+    )
+    execution["actions"] = build_tree(await cursor.fetchall())
+    return execution
+
+
+def build_tree(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest actions under their parents; an action whose parent is missing becomes a root."""
+    by_id = {a["action_id"]: {**a, "children": []} for a in actions}
+    roots = []
+    for node in by_id.values():
+        parent = by_id.get(node["parent_action_id"])
+        if parent is None or parent is node:
+            roots.append(node)
+        else:
+            parent["children"].append(node)
+    return roots

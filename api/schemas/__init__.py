@@ -1,0 +1,1 @@
+"""Request and response shapes of the API, separate from the table models in meta_agent.models."""
