@@ -204,7 +204,7 @@ class EmbeddedPostgres:
                     "start",
                 )  # fmt: skip
                 if result.returncode != 0:
-                    tail = self._log_tail()
+                    tail = self._log_tail() or result.stderr.strip() or result.stdout.strip()
                     raise ServerUnavailableError(f"embedded PostgreSQL did not start: {tail}")
             self._bootstrap()
         except BaseException:
@@ -216,8 +216,8 @@ class EmbeddedPostgres:
     def _log_tail(self) -> str:
         with suppress(OSError):
             lines = [ln for ln in self.log_file.read_text().splitlines() if ln.strip()]
-            return lines[-1] if lines else "no log"
-        return "no log"
+            return lines[-1] if lines else ""
+        return ""
 
     def _bootstrap(self) -> None:
         """Roles, databases and the vector extension, which need the superuser once."""

@@ -186,7 +186,8 @@ create table raw.executions (
     sdk_version text,
     ingested_at timestamptz not null default now(),
     primary key (execution_id, started_at),
-    check (ended_at >= started_at)
+    check (ended_at >= started_at),
+    check (status <> 'running' or ended_at is null)
 ) partition by range (started_at);
 create index executions_agent_time_idx on raw.executions (tenant_id, agent_id, started_at);
 create index executions_tenant_time_idx on raw.executions (tenant_id, started_at);

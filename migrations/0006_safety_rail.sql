@@ -1,7 +1,7 @@
 -- The safety rail: shadow tests, canary deployments, A/B tests, and what they teach.
 --
--- Every experiment names its prompt versions together with its agent (the composite key added
--- in 0005), so it can never compare versions of different agents, and a version with
+-- Every experiment names its prompt versions together with its agent (the composite key of
+-- prompt_versions from 0002), so it can never compare versions of different agents, and a version with
 -- experiment history cannot be deleted on its own. improvement_proposal_id traces an
 -- experiment back to the proposal it tests; deleting the proposal only clears it.
 
