@@ -6,6 +6,8 @@ create table tenants (
     -- what ingest does with an agent name it has never seen: register it or refuse the item
     unknown_agent_policy text not null default 'register'
         check (unknown_agent_policy in ('register', 'reject')),
+    -- raw logs older than this are archived to Parquet and their partitions dropped
+    retention_days integer not null default 30 check (retention_days between 1 and 3650),
     settings jsonb not null default '{}'::jsonb check (jsonb_typeof(settings) = 'object'),
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now()

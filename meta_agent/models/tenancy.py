@@ -20,6 +20,7 @@ class Tenant(TableModel):
     name: Name
     # what ingest does with an agent name it has never seen
     unknown_agent_policy: UnknownAgentPolicy = "register"
+    retention_days: int = Field(default=30, ge=1, le=3650)
     settings: JsonObject = Field(default_factory=dict)
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -1,0 +1,62 @@
+"""The Redis stream from ingest to the realtime worker: one compact entry per new execution.
+
+Postgres is the record; the stream only carries what the realtime windows need, so a Redis
+outage loses nothing that cannot be rebuilt from `raw.executions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+EXECUTIONS_STREAM = "metaagent:executions"
+# Approximate trimming keeps memory bounded; the worker reads far faster than this fills.
+STREAM_MAX_LEN = 1_000_000
+
+
+def execution_entry(row: Mapping[str, Any]) -> dict[str, str]:
+    """The stream fields of one stored execution (a row of raw.executions)."""
+    started: dt.datetime = row["started_at"]
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "tenant_id": str(row["tenant_id"]),
+        "agent_id": str(row["agent_id"]),
+        "execution_id": str(row["execution_id"]),
+        "status": row["status"],
+        "started_ms": str(int(started.timestamp() * 1000)),
+        "duration_ms": text(row["duration_ms"]),
+        "cost_usd": text(row["cost_usd"]),
+        "input_tokens": text(row["input_tokens"]),
+        "output_tokens": text(row["output_tokens"]),
+        "prompt_version_id": text(row["prompt_version_id"]),
+        "variant": text(row["variant"]),
+        "error_type": text(row["error_type"]),
+    }
+
+
+async def publish_executions(client: aioredis.Redis, rows: Iterable[Mapping[str, Any]]) -> bool:
+    """XADD every row in one pipeline; False (and nothing raised) when Redis is unavailable."""
+    entries = [execution_entry(row) for row in rows]
+    if not entries:
+        return True
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                pipe.xadd(EXECUTIONS_STREAM, entry, maxlen=STREAM_MAX_LEN, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "ingest stream unavailable (%s); executions are stored, realtime will catch up", exc
+        )
+        return False
+    return True
