@@ -1,0 +1,179 @@
+"""`make demo`: real servers, migrations, a demo tenant and key, a simulated fleet, a summary.
+
+Everything here goes through the same code a production deployment uses; the demo only
+chooses the inputs. Running it again reuses the tenant and loads only the days not yet loaded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from meta_agent import migrations, tenants
+from meta_agent.connections import ServerUrls, describe
+from meta_agent.errors import MetaAgentError
+from meta_agent.settings import Settings
+from meta_agent.simulate import default_fleet, expected_executions, load_fleet, planned_faults
+
+DEMO_TENANT = "demo"
+# wide enough for the tables even when output is not a terminal (make, CI logs)
+console = Console(highlight=False, width=110)
+
+
+def load_simulated_fleet(
+    database_url: str, tenant_id: uuid.UUID, *, days: int, executions_per_day: int, seed: int
+) -> dict[str, Any]:
+    """Bulk-load a fleet with a progress bar; return the load report as a dict."""
+    spec = default_fleet(seed=seed, days=days, executions_per_day=executions_per_day)
+    total = expected_executions(spec)
+    with (
+        Progress(
+            TextColumn("loading fleet history"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("executions"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress,  # fmt: skip
+        psycopg.connect(database_url, autocommit=True) as conn,
+    ):
+        task = progress.add_task("load", total=total)
+        report = load_fleet(
+            conn, tenant_id=tenant_id, spec=spec,
+            progress=lambda done: progress.update(task, completed=done),
+        )  # fmt: skip
+    result = asdict(report)
+    result["rows_per_second"] = round(report.rows_per_second)
+    console.print(
+        f"loaded {report.executions:,} executions and {report.actions:,} actions"
+        f" in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s);"
+        f" {report.skipped_chunks} agent-days were already loaded"
+    )
+    return result
+
+
+def _demo_tenant(conn: psycopg.Connection) -> uuid.UUID:
+    try:
+        return tenants.find_tenant(conn, DEMO_TENANT)
+    except MetaAgentError:
+        return tenants.create_tenant(conn, DEMO_TENANT)
+
+
+def _agent_table(conn: psycopg.Connection, tenant_id: uuid.UUID) -> Table:
+    table = Table(title="Fleet history by agent", title_justify="left")
+    for column in (
+        "agent",
+        "kind",
+        "executions",
+        "success",
+        "p95 latency",
+        "cost",
+        "labelled faulty",
+    ):
+        table.add_column(column, justify="left" if column in ("agent", "kind") else "right")
+    rows = conn.execute(
+        """
+        select a.name, a.kind, count(*) as executions,
+               avg((e.status = 'success')::int) as success_rate,
+               percentile_cont(0.95) within group (order by e.duration_ms) as p95_ms,
+               sum(e.cost_usd) as cost,
+               count(*) filter (where e.metadata ? 'sim_fault') as faulty
+        from raw.executions e join agents a on a.agent_id = e.agent_id
+        where e.tenant_id = %s
+        group by a.name, a.kind order by a.name
+        """,
+        (tenant_id,),
+    ).fetchall()
+    for name, kind, executions, success, p95, cost, faulty in rows:
+        table.add_row(
+            name, kind, f"{executions:,}", f"{success:.1%}", f"{p95 / 1000:.1f} s",
+            f"${cost:,.2f}", f"{faulty:,}",
+        )  # fmt: skip
+    return table
+
+
+def _fault_table(conn: psycopg.Connection, tenant_id: uuid.UUID) -> Table:
+    table = Table(title="Injected faults (ground truth)", title_justify="left")
+    for column in ("fault", "agent", "from (UTC)", "to (UTC)"):
+        table.add_column(column)
+    rows = conn.execute(
+        "select f.fault_kind, a.name, f.started_at, f.ended_at from simulated_faults f"
+        " join agents a on a.agent_id = f.agent_id where f.tenant_id = %s order by f.started_at",
+        (tenant_id,),
+    ).fetchall()
+    for kind, agent, start, end in rows:
+        table.add_row(kind, agent, f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}")
+    return table
+
+
+def _storage_lines(conn: psycopg.Connection, urls: ServerUrls) -> list[str]:
+    row = conn.execute(
+        """
+        select (select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid
+                where i.inhparent = 'raw.executions'::regclass),
+               pg_size_pretty(pg_database_size(current_database())),
+               (select count(*) from tenants), (select count(*) from agents),
+               (select count(*) from schema_migrations)
+        """
+    ).fetchone()
+    assert row is not None
+    partitions, size, tenant_count, agent_count, applied = row
+    info = redis.Redis.from_url(urls.redis_url).info("server")
+    return [
+        f"PostgreSQL  {describe(urls.database_url)}",
+        f"            {applied} migrations, {tenant_count} tenant(s), {agent_count} agents,"
+        f" {partitions} daily partitions of raw.executions, {size} on disk",
+        f"Redis       {describe(urls.redis_url)}  (redis {info['redis_version']})",
+    ]
+
+
+def run_demo(
+    settings: Settings, urls: ServerUrls, *, days: int, executions_per_day: int, seed: int
+) -> None:
+    console.rule("MetaAgent demo")
+    where = "embedded" if settings.uses_embedded_postgres else "configured"
+    console.print(f"servers: {where} PostgreSQL and Redis (home {settings.home})")
+    applied = migrations.migrate(urls.database_url)
+    console.print(f"migrations: {len(applied)} applied now, schema up to date")
+
+    with psycopg.connect(urls.database_url, autocommit=True) as conn:
+        tenant_id = _demo_tenant(conn)
+        issued = tenants.create_api_key(
+            conn, tenant_id, scopes=tenants.SCOPES, name="demo", created_by="make demo"
+        )
+    console.print(f"tenant: {DEMO_TENANT} ({tenant_id})")
+
+    load_simulated_fleet(
+        urls.database_url, tenant_id, days=days, executions_per_day=executions_per_day, seed=seed
+    )
+    with psycopg.connect(urls.database_url) as conn:
+        console.print(_agent_table(conn, tenant_id))
+        console.print(_fault_table(conn, tenant_id))
+        for line in _storage_lines(conn, urls):
+            console.print(line)
+    spec = default_fleet(seed=seed, days=days, executions_per_day=executions_per_day)
+    console.print(
+        f"\nground truth: {len(planned_faults(spec))} faults, labelled on each affected execution"
+        " as metadata.sim_fault"
+    )
+    console.rule("next")
+    console.print(f"API key for tenant '{DEMO_TENANT}' (all scopes, shown once):")
+    console.print(f"  {issued.key}", soft_wrap=True)
+    console.print(
+        "Serve the API:  .venv/bin/python -m meta_agent api"
+        f"  → http://{settings.api_host}:{settings.api_port}/docs"
+    )
+    console.print(
+        f'Try:            curl -H "Authorization: Bearer {issued.key}"'
+        f" http://{settings.api_host}:{settings.api_port}/v1/overview",
+        soft_wrap=True,
+    )
+    console.print("Stop servers:   .venv/bin/python -m meta_agent down")
