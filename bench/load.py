@@ -5,8 +5,9 @@
 Both runs go into one scratch database on the embedded PostgreSQL, one after the other:
 first `load_fleet` (generation, binary encoding and COPY: the real path), then, after
 emptying the raw tables, a binary COPY (`write_row` with exact types) of the very same
-rows, prepared as Python tuples beforehand so only the COPY is timed. The last line is one JSON object:
-`rows_per_s`, `copy_rows_per_s`, `ratio` (ours / bare). Goal: ratio >= 0.7.
+rows, prepared as Python tuples beforehand so that only the COPY is timed. The last
+line is one JSON object: `rows_per_s`, `copy_rows_per_s`, `ratio` (ours / bare).
+Goal: ratio >= 0.7.
 """
 
 from __future__ import annotations
