@@ -6,6 +6,8 @@ paths with spaces work end to end.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +29,15 @@ class TestDatabase:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
-    home = tmp_path_factory.mktemp("meta agent home")
+def servers() -> Iterator[EmbeddedServers]:
+    # Not under pytest's basetemp: every pytest session resets that root to mode 0700, which
+    # would lock out the server's system user (as root) mid-run if two sessions overlap.
+    home = Path(tempfile.mkdtemp(prefix="meta agent home "))
     embedded = EmbeddedServers(home)
     embedded.up()
     yield embedded
     embedded.down()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _create_database(servers: EmbeddedServers) -> TestDatabase:
