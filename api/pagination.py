@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
+import uuid
 from typing import Any
 
 from api.errors import ApiError
@@ -21,14 +23,40 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+def _parse(value: Any, kind: type) -> Any:
+    """`value` as a `kind`; a ValueError for anything a cursor of ours never holds.
+
+    A cursor comes back from the client, so it is input like any other: a number where text
+    belongs, NUL or a lone surrogate would otherwise reach the query and fail there as a 500.
+    """
+    if kind is int and type(value) is int:  # not bool, not float
+        return value
+    if type(value) is not str or "\x00" in value:
+        raise ValueError(value)
+    value.encode("utf-8")  # lone surrogates raise UnicodeEncodeError, a ValueError
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is dt.datetime:
+        moment = dt.datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(value)
+        return moment
+    if kind is str:
+        return value
+    raise ValueError(value)
+
+
+def decode_cursor(cursor: str | None, *kinds: type) -> list[Any] | None:
+    """The values of a cursor made by `encode_cursor`, parsed as `kinds`; a 422 otherwise."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        values = None
-    if not isinstance(values, list) or len(values) != arity:
-        raise ApiError(422, "cursor is not valid; pass back a next_cursor from a previous page")
-    return values
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise ValueError(values)
+        return [_parse(value, kind) for value, kind in zip(values, kinds, strict=True)]
+    except (ValueError, binascii.Error):  # UnicodeError and JSONDecodeError are ValueErrors
+        raise ApiError(
+            422, "cursor is not valid; pass back a next_cursor from a previous page"
+        ) from None

@@ -56,9 +56,10 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     message = ExportTraceServiceRequest()
     try:
         if content_type.startswith("application/json"):
-            json_format.ParseDict(
-                _hex_ids_to_base64(json.loads(body)), message, ignore_unknown_fields=True
-            )
+            document = json.loads(body)
+            if not isinstance(document, dict):
+                raise ApiError(422, "an OTLP/JSON body is an object with resourceSpans")
+            json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
         elif content_type.startswith("application/x-protobuf"):
             message.ParseFromString(body)
         else:

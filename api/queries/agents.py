@@ -75,9 +75,9 @@ async def list_agents(
     if search is not None:
         where.append(sql.SQL("name ilike %s"))
         params.append(_like_pattern(search))
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, str, uuid.UUID)
     if after is not None:
-        where.append(sql.SQL("(name, agent_id) > (%s, %s::uuid)"))
+        where.append(sql.SQL("(name, agent_id) > (%s, %s)"))
         params.extend(after)
     statement = sql.SQL("select {} from agents where {} order by name, agent_id limit %s").format(
         _COLUMNS, sql.SQL(" and ").join(where)
@@ -130,19 +130,30 @@ async def add_dependency(
     kind: str,
     description: str,
 ) -> dict[str, Any]:
-    await get_agent(conn, agent_id=upstream_agent_id)
-    await get_agent(conn, agent_id=downstream_agent_id)
+    for agent_id in (upstream_agent_id, downstream_agent_id):
+        if (await get_agent(conn, agent_id=agent_id))["status"] == "archived":
+            raise ApiError(409, "an archived agent cannot get new dependencies", code="archived")
     if upstream_agent_id == downstream_agent_id:
         raise ApiError(422, "an agent cannot depend on itself")
+    # Edges are replaced, never updated (the app role has no UPDATE on them); a re-declared
+    # edge keeps the time it was first declared.
+    replaced = await (
+        await conn.execute(
+            "delete from agent_dependencies where upstream_agent_id = %s"
+            " and downstream_agent_id = %s returning created_at",
+            (upstream_agent_id, downstream_agent_id),
+        )
+    ).fetchone()
     cursor = await conn.execute(
         "insert into agent_dependencies"
-        " (tenant_id, upstream_agent_id, downstream_agent_id, kind, description)"
-        " values (%s, %s, %s, %s, %s)"
-        " on conflict (tenant_id, upstream_agent_id, downstream_agent_id)"
-        " do update set kind = excluded.kind, description = excluded.description"
+        " (tenant_id, upstream_agent_id, downstream_agent_id, kind, description, created_at)"
+        " values (%s, %s, %s, %s, %s, coalesce(%s, now()))"
         " returning upstream_agent_id, downstream_agent_id, kind, description, created_at",
-        (tenant_id, upstream_agent_id, downstream_agent_id, kind, description),
-    )
+        (
+            tenant_id, upstream_agent_id, downstream_agent_id, kind, description,
+            replaced["created_at"] if replaced else None,
+        ),
+    )  # fmt: skip
     row = await cursor.fetchone()
     assert row is not None
     return row

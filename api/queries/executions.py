@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import sql
 
 from api.deps import Conn
-from api.errors import ApiError, not_found
+from api.errors import not_found
 from api.pagination import decode_cursor, encode_cursor
 
 _SUMMARY = (
@@ -41,14 +41,10 @@ async def list_executions(
     if until is not None:
         where.append(sql.SQL("e.started_at < %s"))
         params.append(until)
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, dt.datetime, uuid.UUID)
     if after is not None:
-        try:
-            key = (dt.datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
-        except ValueError:
-            raise ApiError(422, "cursor is not valid; pass back a next_cursor") from None
         where.append(sql.SQL("(e.started_at, e.execution_id) < (%s, %s)"))
-        params.extend(key)
+        params.extend(after)
     statement = sql.SQL(
         "select {} from raw.executions e left join agents a on a.agent_id = e.agent_id"
         " where {} order by e.started_at desc, e.execution_id desc limit %s"
@@ -89,13 +85,25 @@ async def get_execution(conn: Conn, *, execution_id: uuid.UUID) -> dict[str, Any
 
 
 def build_tree(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Nest actions under their parents; an action whose parent is missing becomes a root."""
+    """Nest actions under their parents. An action whose parent is missing becomes a root, and
+    so does the first action reached of a parent cycle (the SDK cannot make one, a client
+    posting raw items can), so every action appears exactly once."""
     by_id = {a["action_id"]: {**a, "children": []} for a in actions}
+    parent_of = {
+        action_id: node["parent_action_id"]
+        for action_id, node in by_id.items()
+        if node["parent_action_id"] in by_id and node["parent_action_id"] != action_id
+    }
     roots = []
-    for node in by_id.values():
-        parent = by_id.get(node["parent_action_id"])
-        if parent is None or parent is node:
+    for action_id, node in by_id.items():
+        # walk up; an action in (or under) a cycle meets itself or a node seen on this walk
+        seen = {action_id}
+        cursor = parent_of.get(action_id)
+        while cursor is not None and cursor not in seen:
+            seen.add(cursor)
+            cursor = parent_of.get(cursor)
+        if action_id not in parent_of or cursor == action_id:
             roots.append(node)
         else:
-            parent["children"].append(node)
+            by_id[parent_of[action_id]]["children"].append(node)
     return roots

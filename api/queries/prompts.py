@@ -42,8 +42,8 @@ async def create_version(
                 (parent, agent_id),
             )
         ).fetchone()
-        if found is None:
-            raise ApiError(422, "parent_version_id is not a version of this agent")
+        if found is None:  # answered like set_current answers another agent's version
+            raise not_found("parent prompt version")
     cursor = await conn.execute(
         "insert into prompt_versions (tenant_id, agent_id, version, parent_version_id, template,"
         " variables, model, parameters, author, change_summary)"
@@ -75,12 +75,10 @@ async def list_versions(
     ).fetchone()
     if exists is None:
         raise not_found("agent")
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, int)
     params: list[Any] = [agent_id]
     where = " where p.agent_id = %s"
     if after is not None:
-        if not isinstance(after[0], int):
-            raise ApiError(422, "cursor is not valid; pass back a next_cursor from a previous page")
         where += " and p.version < %s"
         params.append(after[0])
     rows = await (

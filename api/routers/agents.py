@@ -55,25 +55,25 @@ async def agent_graph(session: ReadSession) -> AgentGraph:
     return AgentGraph.model_validate(await queries.dependency_graph(session.conn))
 
 
-@router.get("/{agent_id}", response_model=Agent, summary="Get an agent")
+@router.get("/{agent_id:uuid}", response_model=Agent, summary="Get an agent")
 async def get_agent(agent_id: uuid.UUID, session: ReadSession) -> Agent:
     return Agent.model_validate(await queries.get_agent(session.conn, agent_id=agent_id))
 
 
-@router.patch("/{agent_id}", response_model=Agent, summary="Change an agent")
+@router.patch("/{agent_id:uuid}", response_model=Agent, summary="Change an agent")
 async def update_agent(agent_id: uuid.UUID, body: AgentUpdate, session: WriteSession) -> Agent:
     changes = body.model_dump(exclude_unset=True)
     row = await queries.update_agent(session.conn, agent_id=agent_id, changes=changes)
     return Agent.model_validate(row)
 
 
-@router.post("/{agent_id}/archive", response_model=Agent, summary="Archive an agent")
+@router.post("/{agent_id:uuid}/archive", response_model=Agent, summary="Archive an agent")
 async def archive_agent(agent_id: uuid.UUID, session: WriteSession) -> Agent:
     return Agent.model_validate(await queries.archive_agent(session.conn, agent_id=agent_id))
 
 
 @router.get(
-    "/{agent_id}/dependencies",
+    "/{agent_id:uuid}/dependencies",
     response_model=list[Dependency],
     summary="Edges into and out of an agent",
 )
@@ -83,7 +83,7 @@ async def list_dependencies(agent_id: uuid.UUID, session: ReadSession) -> list[D
 
 
 @router.post(
-    "/{agent_id}/dependencies",
+    "/{agent_id:uuid}/dependencies",
     status_code=201,
     response_model=Dependency,
     summary="Declare that this agent calls, feeds or triggers another",
@@ -103,7 +103,7 @@ async def add_dependency(
 
 
 @router.delete(
-    "/{agent_id}/dependencies/{downstream_agent_id}",
+    "/{agent_id:uuid}/dependencies/{downstream_agent_id:uuid}",
     status_code=204,
     summary="Remove a dependency edge",
 )

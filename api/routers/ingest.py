@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from api.deps import IngestSession
@@ -18,6 +18,7 @@ from api.errors import ApiError
 from api.ingest import otlp
 from api.ingest.items import MAX_ITEMS
 from api.ingest.pipeline import ingest_items
+from api.schemas.common import ErrorResponse
 from api.schemas.ingest import IngestBatch, IngestResult
 
 router = APIRouter(tags=["ingest"])
@@ -28,6 +29,8 @@ MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 def decode_body(body: bytes, encoding: str | None) -> bytes:
     """The body as sent before Content-Encoding: gzip is inflated, with a ceiling."""
+    if not body:
+        raise ApiError(422, "the request body is empty")
     if encoding is None or encoding.lower() in ("", "identity"):
         return body
     if encoding.lower() != "gzip":
@@ -42,6 +45,11 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
     return inflated
 
 
+def _sdk_version(sdk: dict[str, Any] | None) -> str | None:
+    version = (sdk or {}).get("version")
+    return version[:50] if isinstance(version, str) else None
+
+
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -49,9 +57,15 @@ def _json(body: bytes) -> Any:
         raise ApiError(422, "the body is not valid JSON") from None
 
 
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorResponse, "description": "Unsupported Content-Encoding or Content-Type"},
+}
+
+
 @router.post(
     "/ingest",
     response_model=IngestResult,
+    responses=_RESPONSES,
     summary="Store a batch of executions and actions",
     openapi_extra={
         "requestBody": {
@@ -60,12 +74,9 @@ def _json(body: bytes) -> Any:
         }
     },
 )
-async def ingest(
-    request: Request,
-    session: IngestSession,
-    content_encoding: Annotated[str | None, Header()] = None,
-) -> IngestResult:
-    payload = _json(decode_body(await request.body(), content_encoding))
+async def ingest(request: Request, session: IngestSession) -> IngestResult:
+    encoding = request.headers.get("content-encoding")
+    payload = _json(decode_body(await request.body(), encoding))
     try:
         batch = IngestBatch.model_validate(payload)
     except ValidationError as exc:
@@ -78,13 +89,14 @@ async def ingest(
         request.app.state.redis,
         executions=batch.executions,
         actions=batch.actions,
-        sdk_version=batch.sdk.version if batch.sdk else None,
+        sdk_version=_sdk_version(batch.sdk),
     )
 
 
 @router.post(
     "/otlp/v1/traces",
     response_model=IngestResult,
+    responses=_RESPONSES,
     summary="OTLP/HTTP traces (protobuf or JSON), mapped onto executions and actions",
     openapi_extra={
         "requestBody": {
@@ -96,13 +108,12 @@ async def ingest(
         }
     },
 )
-async def otlp_traces(
-    request: Request,
-    session: IngestSession,
-    content_type: Annotated[str, Header()] = "application/x-protobuf",
-    content_encoding: Annotated[str | None, Header()] = None,
-) -> IngestResult:
-    message = otlp.parse_request(decode_body(await request.body(), content_encoding), content_type)
+async def otlp_traces(request: Request, session: IngestSession) -> IngestResult:
+    # Content-Type and -Encoding are read, not declared: the request body's media types and
+    # the 415 answer document them, and a declared free-text header would invite any value.
+    body = decode_body(await request.body(), request.headers.get("content-encoding"))
+    content_type = request.headers.get("content-type", "application/x-protobuf")
+    message = otlp.parse_request(body, content_type)
     executions, actions = otlp.to_items(message)
     if len(executions) + len(actions) > MAX_ITEMS:
         raise ApiError(413, f"an export holds at most {MAX_ITEMS} spans; lower the batch size")

@@ -43,7 +43,7 @@ async def create_key(body: ApiKeyCreate, session: AdminSession) -> ApiKeyCreated
     return ApiKeyCreated.model_validate({**row, "key": key})
 
 
-@router.post("/{api_key_id}/revoke", response_model=ApiKey, summary="Revoke an API key")
+@router.post("/{api_key_id:uuid}/revoke", response_model=ApiKey, summary="Revoke an API key")
 async def revoke_key(api_key_id: uuid.UUID, session: AdminSession) -> ApiKey:
     cursor = await session.conn.execute(
         "update api_keys set revoked_at = coalesce(revoked_at, now()),"

@@ -16,7 +16,7 @@ router = APIRouter(tags=["prompt versions"])
 
 
 @router.post(
-    "/agents/{agent_id}/prompt-versions",
+    "/agents/{agent_id:uuid}/prompt-versions",
     status_code=201,
     response_model=PromptVersion,
     summary="Create the next prompt version of an agent",
@@ -31,7 +31,7 @@ async def create_version(
 
 
 @router.get(
-    "/agents/{agent_id}/prompt-versions",
+    "/agents/{agent_id:uuid}/prompt-versions",
     response_model=Page[PromptVersion],
     summary="List an agent's prompt versions, newest first",
 )
@@ -48,7 +48,7 @@ async def list_versions(
 
 
 @router.post(
-    "/agents/{agent_id}/prompt-versions/{prompt_version_id}/current",
+    "/agents/{agent_id:uuid}/prompt-versions/{prompt_version_id:uuid}/current",
     response_model=PromptVersion,
     summary="Make a version the agent's current one",
 )
@@ -62,7 +62,7 @@ async def set_current(
 
 
 @router.get(
-    "/prompt-versions/{prompt_version_id}",
+    "/prompt-versions/{prompt_version_id:uuid}",
     response_model=PromptVersion,
     summary="Get a prompt version",
 )
@@ -72,7 +72,7 @@ async def get_version(prompt_version_id: uuid.UUID, session: ReadSession) -> Pro
 
 
 @router.get(
-    "/prompt-versions/{prompt_version_id}/diff",
+    "/prompt-versions/{prompt_version_id:uuid}/diff",
     response_model=PromptDiff,
     summary="Diff a version against another",
 )

@@ -8,12 +8,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import JsonObject, LongText, Name, ReadModel, Tag, WriteModel
+from api.schemas.common import (
+    JSON_INTEGER,
+    JsonObject,
+    LongText,
+    Name,
+    Omittable,
+    ReadModel,
+    Tag,
+    WriteModel,
+)
 
 AgentKind = Literal["writer", "assistant", "classifier", "workflow", "custom"]
 AgentStatus = Literal["active", "paused", "archived"]
 DependencyKind = Literal["calls", "feeds", "triggers"]
-SlaMs = Annotated[int, Field(gt=0, le=86_400_000)]
+SlaMs = Annotated[int, Field(gt=0, le=86_400_000), JSON_INTEGER]
 
 
 class AgentCreate(WriteModel):
@@ -27,15 +36,15 @@ class AgentCreate(WriteModel):
 
 
 class AgentUpdate(WriteModel):
-    """Fields to change; those left out stay as they are."""
+    """Fields to change; those left out stay as they are. Null clears `owner` or `sla_p95_ms`."""
 
-    name: Name | None = None
-    kind: AgentKind | None = None
+    name: Omittable[Name] = None
+    kind: Omittable[AgentKind] = None
     owner: Name | None = None
-    description: LongText | None = None
-    config: JsonObject | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
-    status: Literal["active", "paused"] | None = Field(
+    description: Omittable[LongText] = None
+    config: Omittable[JsonObject] = None
+    tags: Omittable[Annotated[list[Tag], Field(max_length=50)]] = None
+    status: Omittable[Literal["active", "paused"]] = Field(
         default=None, description="Archive with POST /v1/agents/{agent_id}/archive."
     )
     sla_p95_ms: SlaMs | None = None

@@ -7,10 +7,12 @@ edge, as a 422 that names the field.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 T = TypeVar("T")
 
@@ -45,12 +47,47 @@ def _storable_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be left out, but not be null")
+    return value
+
+
+def _iso_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone")
+    return dt.datetime.fromisoformat(value)
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 Text = Annotated[str, AfterValidator(_storable_text)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text)]
 LongText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_storable_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable_text)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 PageLimit = Annotated[int, Field(ge=1, le=500)]
+# A moment as the schema promises it: an RFC 3339 string with an offset; not a Unix number,
+# which pydantic would otherwise take, and not a naive time, which the database would guess at.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+# Marks an int field as the schema promises it: 5 or 5.0, not "5" or true, which pydantic
+# would take. It goes after the field's constraints, or they vanish from the JSON schema.
+JSON_INTEGER = BeforeValidator(_json_integer)
+# A field of a partial update whose column always has a value: left out, it stays as it is;
+# null is refused here (the schema does not offer it) instead of failing as a NOT NULL in SQL.
+Omittable = Annotated[
+    T | SkipJsonSchema[None],
+    BeforeValidator(_not_null),
+    Field(json_schema_extra=_without_default),
+]
 
 
 class WriteModel(BaseModel):
@@ -88,6 +125,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing, unknown or revoked API key",
         403: "The key lacks the scope this operation needs",
         404: "Not found (also for another tenant's id)",
+        400: "The body cannot be read (it is not UTF-8, say)",
+        409: "Conflicts with what is stored: a name in use, an archived agent",
         413: "Request body too large",
         422: "Invalid request",
     }.items()

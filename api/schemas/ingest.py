@@ -9,19 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.common import ReadModel
 
 
-class SdkInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str | None = Field(default=None, max_length=100)
-    version: str | None = Field(default=None, max_length=50)
-
-
 class IngestBatch(BaseModel):
     """Items are validated one by one, so a bad item rejects only itself."""
 
     model_config = ConfigDict(extra="ignore")
 
-    sdk: SdkInfo | None = None
+    # kept a plain object, so the schema has no $defs to resolve inside the OpenAPI document
+    sdk: dict[str, Any] | None = Field(
+        default=None, examples=[{"name": "metaagent-sdk", "version": "0.1.0"}]
+    )
     executions: list[dict[str, Any]] = Field(default_factory=list)
     actions: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from api.schemas.common import Name, ReadModel, WriteModel
+from api.schemas.common import Name, ReadModel, Timestamp, WriteModel
 
 Scope = Literal["ingest", "read", "write", "admin"]
 
@@ -16,7 +16,9 @@ Scope = Literal["ingest", "read", "write", "admin"]
 class ApiKeyCreate(WriteModel):
     name: Name = Field(examples=["dashboard"])
     scopes: list[Scope] = Field(min_length=1, max_length=4, examples=[["read"]])
-    expires_at: dt.datetime | None = None
+    # A time already past is accepted (the schema cannot say "future"); such a key simply
+    # never authenticates.
+    expires_at: Timestamp | None = None
 
 
 class ApiKey(ReadModel):

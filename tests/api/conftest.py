@@ -1,0 +1,82 @@
+"""The API under test: the real app factory on the session's migrated database and Redis.
+
+One app and one TestClient (which runs the lifespan: pool, Redis client) serve the whole
+session. Tenant names are unique, because every test shares the one database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from meta_agent.connections import ServerUrls
+from meta_agent.embedded import EmbeddedServers
+from meta_agent.settings import Settings, load_settings
+from tests.api.support import Tenant, World, ensure_partitions, make_tenant, seed_world
+
+
+@pytest.fixture(scope="session")
+def urls(servers: EmbeddedServers, migrated_database: Any) -> ServerUrls:
+    return ServerUrls(migrated_database.owner_url, migrated_database.app_url, servers.redis.url())
+
+
+@pytest.fixture(scope="session")
+def api_settings() -> Settings:
+    return load_settings({})
+
+
+@pytest.fixture(scope="session")
+def build_app(urls: ServerUrls) -> Callable[[Settings], FastAPI]:
+    return lambda settings: create_app(settings, urls)
+
+
+@pytest.fixture(scope="session")
+def app(build_app: Callable[[Settings], FastAPI], api_settings: Settings) -> FastAPI:
+    return build_app(api_settings)
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def owner(migrated_database: Any) -> Iterator[psycopg.Connection]:
+    """The owner role (BYPASSRLS): seeds what has no endpoint yet, and counts rows."""
+    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
+        today = dt.datetime.now(dt.UTC).date()
+        ensure_partitions(conn, today - dt.timedelta(days=40), today + dt.timedelta(days=2))
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def new_tenant(owner: psycopg.Connection) -> Callable[..., Tenant]:
+    return lambda label="tenant": make_tenant(owner, label)
+
+
+@pytest.fixture
+def tenant(new_tenant: Callable[..., Tenant]) -> Tenant:
+    return new_tenant("tenant-a")
+
+
+@pytest.fixture
+def other_tenant(new_tenant: Callable[..., Tenant]) -> Tenant:
+    return new_tenant("tenant-b")
+
+
+@pytest.fixture
+def world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> World:
+    return seed_world(client, owner, tenant)
+
+
+@pytest.fixture
+def other_world(client: TestClient, owner: psycopg.Connection, other_tenant: Tenant) -> World:
+    return seed_world(client, owner, other_tenant)

@@ -1,0 +1,187 @@
+"""Every route of the API in one table, so no route is forgotten by the cross-cutting tests.
+
+A route knows the scope it needs, how to make a valid request against a seeded `World`, and
+how to make one that must be refused as invalid. `test_every_route_of_the_app_is_in_the_route_table`
+compares this table with the app's own routes, so a new endpoint fails until it is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.api.support import World
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    json: Any = None
+
+    def send(self, client: TestClient, headers: dict[str, str] | None = None) -> Any:
+        kwargs: dict[str, Any] = {"headers": headers or {}}
+        if self.json is not None:
+            kwargs["json"] = self.json
+        return client.request(self.method, self.url, **kwargs)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    scope: str | None  # None: public
+    status: int  # of the happy path
+    valid: Callable[[World], Call]
+    invalid: Callable[[World], Call] | None = None  # None: the route takes no input at all
+    # 422, or 404 where the only input is an id in the path: a malformed one names nothing
+    invalid_status: int = 422
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def takes_ids(self) -> bool:
+        return "{" in self.path
+
+
+def _get(url: Callable[[World], str]) -> Callable[[World], Call]:
+    return lambda w: Call("GET", url(w))
+
+
+_AGENT = "/v1/agents/{}"
+_NOT_A_UUID = "not-a-uuid"
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", None, 200, lambda w: Call("GET", "/healthz")),
+    Route("GET", "/readyz", None, 200, lambda w: Call("GET", "/readyz")),
+    Route(
+        "POST", "/v1/agents", "write", 201,
+        lambda w: Call("POST", "/v1/agents", {"name": "route-table-agent", "kind": "writer"}),
+        lambda w: Call("POST", "/v1/agents", {"name": 5}),
+    ),
+    Route(
+        "GET", "/v1/agents", "read", 200,
+        _get(lambda w: "/v1/agents"),
+        _get(lambda w: "/v1/agents?limit=0"),
+    ),
+    Route("GET", "/v1/agents/graph", "read", 200, _get(lambda w: "/v1/agents/graph")),
+    Route(
+        "GET", "/v1/agents/{agent_id}", "read", 200,
+        _get(lambda w: _AGENT.format(w.agent_id)),
+        _get(lambda w: _AGENT.format(_NOT_A_UUID)),
+        invalid_status=404,
+    ),
+    Route(
+        "PATCH", "/v1/agents/{agent_id}", "write", 200,
+        lambda w: Call("PATCH", _AGENT.format(w.agent_id), {"description": "changed"}),
+        lambda w: Call("PATCH", _AGENT.format(w.agent_id), {"sla_p95_ms": "soon"}),
+    ),
+    Route(
+        "POST", "/v1/agents/{agent_id}/archive", "write", 200,
+        lambda w: Call("POST", f"/v1/agents/{w.other_agent_id}/archive"),
+        lambda w: Call("POST", f"/v1/agents/{_NOT_A_UUID}/archive"),
+        invalid_status=404,
+    ),
+    Route(
+        "GET", "/v1/agents/{agent_id}/dependencies", "read", 200,
+        _get(lambda w: f"/v1/agents/{w.agent_id}/dependencies"),
+        _get(lambda w: f"/v1/agents/{_NOT_A_UUID}/dependencies"),
+        invalid_status=404,
+    ),
+    Route(
+        "POST", "/v1/agents/{agent_id}/dependencies", "write", 201,
+        lambda w: Call(
+            "POST", f"/v1/agents/{w.other_agent_id}/dependencies",
+            {"downstream_agent_id": str(w.agent_id), "kind": "triggers"},
+        ),
+        lambda w: Call(
+            "POST", f"/v1/agents/{w.agent_id}/dependencies", {"downstream_agent_id": "nobody"}
+        ),
+    ),
+    Route(
+        "DELETE", "/v1/agents/{agent_id}/dependencies/{downstream_agent_id}", "write", 204,
+        lambda w: Call("DELETE", f"/v1/agents/{w.agent_id}/dependencies/{w.other_agent_id}"),
+        lambda w: Call("DELETE", f"/v1/agents/{w.agent_id}/dependencies/{_NOT_A_UUID}"),
+        invalid_status=404,
+    ),
+    Route(
+        "POST", "/v1/agents/{agent_id}/prompt-versions", "write", 201,
+        lambda w: Call("POST", f"/v1/agents/{w.agent_id}/prompt-versions", {"template": "Hi."}),
+        lambda w: Call("POST", f"/v1/agents/{w.agent_id}/prompt-versions", {"template": ""}),
+    ),
+    Route(
+        "GET", "/v1/agents/{agent_id}/prompt-versions", "read", 200,
+        _get(lambda w: f"/v1/agents/{w.agent_id}/prompt-versions"),
+        _get(lambda w: f"/v1/agents/{w.agent_id}/prompt-versions?limit=501"),
+    ),
+    Route(
+        "POST", "/v1/agents/{agent_id}/prompt-versions/{prompt_version_id}/current", "write", 200,
+        lambda w: Call(
+            "POST", f"/v1/agents/{w.agent_id}/prompt-versions/{w.prompt_version_id}/current"
+        ),
+        lambda w: Call("POST", f"/v1/agents/{w.agent_id}/prompt-versions/{_NOT_A_UUID}/current"),
+        invalid_status=404,
+    ),
+    Route(
+        "GET", "/v1/prompt-versions/{prompt_version_id}", "read", 200,
+        _get(lambda w: f"/v1/prompt-versions/{w.prompt_version_id}"),
+        _get(lambda w: f"/v1/prompt-versions/{_NOT_A_UUID}"),
+        invalid_status=404,
+    ),
+    Route(
+        "GET", "/v1/prompt-versions/{prompt_version_id}/diff", "read", 200,
+        _get(
+            lambda w: f"/v1/prompt-versions/{w.other_prompt_version_id}/diff"
+            f"?against={w.prompt_version_id}"
+        ),
+        _get(lambda w: f"/v1/prompt-versions/{w.other_prompt_version_id}/diff"),
+    ),
+    Route(
+        "GET", "/v1/executions", "read", 200,
+        _get(lambda w: "/v1/executions"),
+        _get(lambda w: "/v1/executions?status=exploded"),
+    ),
+    Route(
+        "GET", "/v1/executions/{execution_id}", "read", 200,
+        _get(lambda w: f"/v1/executions/{w.execution_id}"),
+        _get(lambda w: f"/v1/executions/{_NOT_A_UUID}"),
+        invalid_status=404,
+    ),
+    Route("GET", "/v1/overview", "read", 200, _get(lambda w: "/v1/overview")),
+    Route("GET", "/v1/keys", "admin", 200, _get(lambda w: "/v1/keys")),
+    Route(
+        "POST", "/v1/keys", "admin", 201,
+        lambda w: Call("POST", "/v1/keys", {"name": "ci", "scopes": ["read"]}),
+        lambda w: Call("POST", "/v1/keys", {"name": "ci", "scopes": ["root"]}),
+    ),
+    Route(
+        "POST", "/v1/keys/{api_key_id}/revoke", "admin", 200,
+        lambda w: Call("POST", f"/v1/keys/{w.spare_key_id}/revoke"),
+        lambda w: Call("POST", f"/v1/keys/{_NOT_A_UUID}/revoke"),
+        invalid_status=404,
+    ),
+)  # fmt: skip
+
+# Routes left to suites of their own, by name; the fuzzer leaves them out too. Ingest is being
+# built alongside this suite, with its own tests; fold it in here once it has settled.
+ELSEWHERE = frozenset({"POST /v1/ingest", "POST /v1/otlp/v1/traces"})
+
+AUTHENTICATED = tuple(r for r in ROUTES if r.scope is not None)
+WITH_IDS = tuple(r for r in AUTHENTICATED if r.takes_ids)
+WITH_INPUT = tuple(r for r in ROUTES if r.invalid is not None)
+
+# Which keys each scope turns away: `admin` implies all, `write` implies `read`.
+LACKING = {
+    "read": ("ingest",),
+    "write": ("ingest", "read"),
+    "admin": ("ingest", "read", "write"),
+}
+
+
+def route_id(route: Route) -> str:
+    return route.name

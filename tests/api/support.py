@@ -1,0 +1,240 @@
+"""Building blocks for the API tests: tenants with a key per scope, seeded worlds, snapshots.
+
+Tenants and keys are made as the owner role, the way `meta-agent tenant create` makes them.
+Executions and actions are written as the owner too (as ingest will), into today's partitions.
+Everything else goes through the API itself, so the seed is also a first happy-path test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+from meta_agent.tenants import SCOPES, IssuedKey, create_api_key, create_tenant
+
+# The tables the API writes to (and raw logs, which it must never write to outside ingest).
+WRITTEN_TABLES = (
+    "tenants",
+    "api_keys",
+    "agents",
+    "agent_dependencies",
+    "prompt_versions",
+    "raw.executions",
+    "raw.actions",
+)
+# Authenticating a key refreshes its last_used_at; that is a read, not a write, for these tests.
+_UNSTABLE_COLUMNS = {"api_keys": "last_used_at", "tenants": "updated_at"}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: uuid.UUID
+    name: str
+    keys: dict[str, IssuedKey]
+
+    def auth(self, scope: str = "admin") -> dict[str, str]:
+        """Request headers carrying this tenant's key that holds exactly `scope`."""
+        return {"Authorization": f"Bearer {self.keys[scope].key}"}
+
+
+@dataclass
+class World:
+    """One tenant's seeded resources, with the ids the route table fills paths from."""
+
+    tenant: Tenant
+    agent_id: uuid.UUID
+    other_agent_id: uuid.UUID
+    prompt_version_id: uuid.UUID
+    other_prompt_version_id: uuid.UUID
+    execution_id: uuid.UUID
+    spare_key_id: uuid.UUID
+    agent_ids: list[uuid.UUID] = field(default_factory=list)
+    prompt_version_ids: list[uuid.UUID] = field(default_factory=list)
+    execution_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def make_tenant(owner: psycopg.Connection, label: str = "tenant") -> Tenant:
+    """A fresh tenant with one key per scope (so each key holds exactly that scope)."""
+    name = f"{label}-{uuid.uuid4().hex[:12]}"
+    tenant_id = create_tenant(owner, name)
+    keys = {
+        scope: create_api_key(owner, tenant_id, scopes=[scope], name=f"{scope}-key")
+        for scope in SCOPES
+    }
+    return Tenant(tenant_id, name, keys)
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    """The JSON of a response that must have `status`, with the body in the failure message."""
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def create_agent(client: TestClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"agent-{uuid.uuid4().hex[:8]}", **fields}
+    return ok(client.post("/v1/agents", json=body, headers=tenant.auth("write")), 201)
+
+
+def create_version(
+    client: TestClient, tenant: Tenant, agent_id: uuid.UUID | str, **fields: Any
+) -> dict[str, Any]:
+    body = {"template": f"Write about {{topic}} ({uuid.uuid4().hex[:6]}).", **fields}
+    url = f"/v1/agents/{agent_id}/prompt-versions"
+    return ok(client.post(url, json=body, headers=tenant.auth("write")), 201)
+
+
+def ensure_partitions(owner: psycopg.Connection, first: dt.date, last: dt.date) -> None:
+    for table in ("raw.executions", "raw.actions"):
+        owner.execute(
+            "select app.ensure_daily_partitions(%s::regclass, %s, %s)", (table, first, last)
+        )
+
+
+def insert_execution(
+    owner: psycopg.Connection,
+    tenant: Tenant,
+    agent_id: uuid.UUID | str,
+    *,
+    started_at: dt.datetime | None = None,
+    status: str = "success",
+    execution_id: uuid.UUID | None = None,
+    actions: Iterable[dict[str, Any]] = (),
+    **columns: Any,
+) -> uuid.UUID:
+    """Write one execution and its actions as ingest would; return the execution id.
+
+    Each action is a dict of raw.actions columns; `action_id` and `started_at` default sensibly,
+    so a caller names only what the test is about (e.g. `parent_action_id`).
+    """
+    execution_id = execution_id or uuid.uuid4()
+    started_at = started_at or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    values: dict[str, Any] = {
+        "execution_id": execution_id,
+        "tenant_id": tenant.tenant_id,
+        "agent_id": agent_id,
+        "started_at": started_at,
+        # a running execution has not ended yet
+        "ended_at": None if status == "running" else started_at + dt.timedelta(seconds=2),
+        "duration_ms": None if status == "running" else 2000.0,
+        "status": status,
+        "input": json.dumps({"topic": "tests"}),
+        "output": json.dumps({"text": "done"}),
+        "metadata": json.dumps({"seeded": True}),
+        **columns,
+    }
+    _insert(owner, "raw.executions", values)
+    for sequence, action in enumerate(actions):
+        _insert(
+            owner,
+            "raw.actions",
+            {
+                "action_id": uuid.uuid4(),
+                "tenant_id": tenant.tenant_id,
+                "execution_id": execution_id,
+                "agent_id": agent_id,
+                "sequence": sequence,
+                "action_type": "tool_call",
+                "name": f"step-{sequence}",
+                "started_at": started_at + dt.timedelta(milliseconds=10 * sequence),
+                "status": "success",
+                **action,
+            },
+        )
+    return execution_id
+
+
+def _insert(owner: psycopg.Connection, table: str, values: dict[str, Any]) -> None:
+    schema, _, name = table.rpartition(".")
+    statement = sql.SQL("insert into {} ({}) values ({})").format(
+        sql.Identifier(schema, name) if schema else sql.Identifier(name),
+        sql.SQL(", ").join(map(sql.Identifier, values)),
+        sql.SQL(", ").join(sql.Placeholder() * len(values)),
+    )
+    owner.execute(statement, list(values.values()))
+
+
+def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> World:
+    """Two agents (one depending on the other), two prompt versions, a traced execution."""
+    agent = create_agent(client, tenant, kind="writer", tags=["seed"], owner="team-a")
+    other = create_agent(client, tenant, kind="assistant")
+    first = create_version(client, tenant, agent["agent_id"], variables=["topic"])
+    second = create_version(client, tenant, agent["agent_id"], change_summary="clearer")
+    ok(
+        client.post(
+            f"/v1/agents/{agent['agent_id']}/dependencies",
+            json={"downstream_agent_id": other["agent_id"], "kind": "feeds"},
+            headers=tenant.auth("write"),
+        ),
+        201,
+    )
+    root, child = uuid.uuid4(), uuid.uuid4()
+    execution_id = insert_execution(
+        owner,
+        tenant,
+        agent["agent_id"],
+        prompt_version_id=first["prompt_version_id"],
+        actions=[
+            {"action_id": root, "action_type": "llm_inference", "name": "plan"},
+            {"action_id": child, "parent_action_id": root, "name": "search"},
+            {"parent_action_id": child, "action_type": "retrieval", "name": "fetch"},
+        ],
+    )
+    spare = create_api_key(owner, tenant.tenant_id, scopes=["read"], name="spare")
+    return World(
+        tenant=tenant,
+        agent_id=uuid.UUID(agent["agent_id"]),
+        other_agent_id=uuid.UUID(other["agent_id"]),
+        prompt_version_id=uuid.UUID(first["prompt_version_id"]),
+        other_prompt_version_id=uuid.UUID(second["prompt_version_id"]),
+        execution_id=execution_id,
+        spare_key_id=spare.api_key_id,
+        agent_ids=[uuid.UUID(agent["agent_id"]), uuid.UUID(other["agent_id"])],
+        prompt_version_ids=[
+            uuid.UUID(first["prompt_version_id"]),
+            uuid.UUID(second["prompt_version_id"]),
+        ],
+        execution_ids=[execution_id],
+    )
+
+
+def snapshot(owner: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of the contents of every table the API could write to."""
+    state = {}
+    for table in WRITTEN_TABLES:
+        schema, _, name = table.rpartition(".")
+        target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        unstable = _UNSTABLE_COLUMNS.get(name)
+        # a sum of row hashes: independent of row order, and no sort of a growing table
+        statement = sql.SQL(
+            "select count(*), coalesce(sum(hashtextextended((to_jsonb(t) - {})::text, 0)), 0)"
+            " from {} t"
+        ).format(sql.Literal(unstable or ""), target)
+        found = owner.execute(statement).fetchone()
+        assert found is not None
+        state[table] = (found[0], str(found[1]))
+    return state
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an error in the one common format; return its `error` object."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert isinstance(error["code"], str), error
+    assert isinstance(error["message"], str), error
+    assert error["code"], error
+    assert error["message"], error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
