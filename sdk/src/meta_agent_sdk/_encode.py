@@ -1,0 +1,163 @@
+"""Turning executions and actions into the ingest protocol's JSON, on the worker's thread.
+
+See docs/ingest-protocol.md of the MetaAgent repository for the shape. Each item is encoded on
+its own (so a batch can be split without re-encoding) and kept under the server's per-item
+limit by cutting its largest payload field down to a preview with a marker.
+"""
+
+from __future__ import annotations
+
+import json
+import json.encoder
+import math
+import time
+from typing import Any
+
+from meta_agent_sdk._action import DONE, Action
+from meta_agent_sdk._execution import Execution
+from meta_agent_sdk._prices import PriceTable
+from meta_agent_sdk._sanitize import TRUNCATED, Sanitizer
+
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str
+).encode
+_quote = json.encoder.encode_basestring  # C; gives '"..."' with JSON escapes
+_OBJECT_FIELDS = ("metadata", "attributes")
+_PAYLOAD_FIELDS = ("input", "output", "metadata", "attributes")
+
+
+_second_text: dict[int, str] = {}
+
+
+def iso(unix_ns: int) -> str:
+    """RFC 3339 UTC text with microseconds."""
+    seconds, rest = divmod(unix_ns, 1_000_000_000)
+    prefix = _second_text.get(seconds)
+    if prefix is None:
+        if len(_second_text) > 256:
+            _second_text.clear()
+        prefix = _second_text[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{prefix}.{rest // 1000:06d}Z"
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else "0.0"
+
+
+class Encoder:
+    """Sanitizes, prices and JSON-encodes items; stateless apart from caches.
+
+    Items are written from a template rather than built as dicts and dumped: the worker's
+    cost per item is also GIL time taken from the agent's threads.
+    """
+
+    def __init__(self, sanitizer: Sanitizer, prices: PriceTable) -> None:
+        self.sanitizer = sanitizer
+        self.prices = prices
+        self._max_item = sanitizer.config.max_item_bytes
+
+    def _text(self, value: str | None, limit: int = 2000) -> str:
+        """A sanitized, capped, JSON-quoted string, or null."""
+        if value is None:
+            return "null"
+        text = self.sanitizer.text(value if type(value) is str else str(value))
+        if len(text) > limit:
+            text = text[:limit] + TRUNCATED.format(n=len(text) - limit, unit="chars")
+        return _quote(text)
+
+    def _payload(self, value: Any, default: str = "null") -> str:
+        if value is None:
+            return default
+        return _dumps(self.sanitizer.value(value))
+
+    def action_cost(self, a: Action) -> float:
+        """The action's explicit cost, else its price-table cost."""
+        if a.cost_usd is not None:
+            return float(a.cost_usd)
+        return self.prices.cost(a.model, a.input_tokens, a.output_tokens)
+
+    def action(self, a: Action) -> bytes:
+        """One action as protocol JSON."""
+        ex = a.execution
+        parent = a.parent
+        start, end = a._start_ns, a._end_ns
+        attributes = a.attributes
+        text = (
+            f'{{"action_id":"{a.action_id}","execution_id":"{ex.execution_id}",'
+            f'"parent_action_id":{"null" if parent is None else _quote(parent.action_id)},'
+            f'"agent":{_quote(ex.agent)},"sequence":{int(a.sequence)},'
+            f'"action_type":{_quote(a.action_type)},"name":{self._text(a.name, 200)},'
+            f'"started_at":"{iso(start)}","ended_at":"{iso(end)}",'
+            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(a.status)},'
+            f'"model":{"null" if a.model is None else self._text(a.model, 200)},'
+            f'"input_tokens":{int(a.input_tokens or 0)},'
+            f'"output_tokens":{int(a.output_tokens or 0)},'
+            f'"cost_usd":{_num(self.action_cost(a))},'
+            f'"error_type":{self._text(a.error_type, 200)},'
+            f'"error_message":{self._text(a.error_message)},'
+            f'"input":{self._payload(a.input)},"output":{self._payload(a.output)},'
+            f'"attributes":{self._payload(attributes) if attributes else "{}"}}}'
+        )
+        return self._fit(text)
+
+    def execution(self, ex: Execution) -> bytes:
+        """One finished execution as protocol JSON, with totals from its LLM actions."""
+        llm = [a for a in ex._llm if a._state == DONE]
+        model = ex.model or (llm[-1].model if llm else None)
+        in_tokens = ex.input_tokens
+        if in_tokens is None:
+            in_tokens = sum(int(a.input_tokens or 0) for a in llm)
+        out_tokens = ex.output_tokens
+        if out_tokens is None:
+            out_tokens = sum(int(a.output_tokens or 0) for a in llm)
+        cost = ex.cost_usd
+        if cost is None:
+            cost = round(sum(self.action_cost(a) for a in llm), 10)
+        metadata = self.sanitizer.value(ex.metadata) if ex.metadata else {}
+        if not isinstance(metadata, dict):
+            metadata = {"value": metadata}
+        start, end = ex._start_ns, ex._end_ns
+        text = (
+            f'{{"execution_id":"{ex.execution_id}","agent":{_quote(ex.agent)},'
+            f'"started_at":"{iso(start)}","ended_at":"{iso(end)}",'
+            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(ex.status)},'
+            f'"session_id":{self._text(ex.session_id, 200)},'
+            f'"parent_execution_id":{self._text(ex.parent_execution_id, 200)},'
+            f'"trace_id":{self._text(ex.trace_id, 200)},'
+            f'"prompt_version_id":{self._text(ex.prompt_version_id, 200)},'
+            f'"experiment_id":{self._text(ex.experiment_id, 200)},'
+            f'"variant":{self._text(ex.variant, 200)},'
+            f'"model":{self._text(model, 200)},'
+            f'"input_tokens":{int(in_tokens)},"output_tokens":{int(out_tokens)},'
+            f'"cost_usd":{_num(cost)},'
+            f'"error_type":{self._text(ex.error_type, 200)},'
+            f'"error_message":{self._text(ex.error_message)},'
+            f'"input":{self._payload(ex.input)},"output":{self._payload(ex.output)},'
+            f'"metadata":{_dumps(metadata)}}}'
+        )
+        return self._fit(text)
+
+    def _fit(self, text: str) -> bytes:
+        data = text.encode("utf-8", "replace")  # "replace": lone surrogates are not UTF-8
+        if len(data) <= self._max_item:
+            return data
+        item: dict[str, Any] = json.loads(data)
+        # Cut the largest payload fields to previews until the item fits.
+        sizes = {
+            f: len(_dumps(item[f]).encode("utf-8", "replace")) for f in _PAYLOAD_FIELDS if f in item
+        }
+        for field in sorted(sizes, key=sizes.__getitem__, reverse=True):
+            over = len(data) - self._max_item
+            if over <= 0:
+                break
+            keep = max(0, sizes[field] - over - 200)
+            raw = _dumps(item[field]).encode("utf-8", "replace")[:keep].decode("utf-8", "ignore")
+            preview = raw + TRUNCATED.format(n=sizes[field] - keep, unit="bytes of JSON")
+            item[field] = {"_truncated": preview} if field in _OBJECT_FIELDS else preview
+            data = _dumps(item).encode("utf-8", "replace")
+        if len(data) > self._max_item:  # escaping made the previews grow: keep markers only
+            for field, size in sizes.items():
+                marker = TRUNCATED.format(n=size, unit="bytes of JSON")
+                item[field] = {"_truncated": marker} if field in _OBJECT_FIELDS else marker
+            data = _dumps(item).encode("utf-8", "replace")
+        return data
