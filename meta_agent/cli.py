@@ -37,6 +37,7 @@ console = Console(stderr=False, highlight=False)
 def _settings() -> Settings:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     return settings
 
 

@@ -6,21 +6,27 @@ chooses the inputs. Running it again reuses the tenant and loads only the days n
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 import uuid
 from dataclasses import asdict
 from typing import Any
 
 import psycopg
 import redis
+from meta_agent_sdk import AgentLogger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from meta_agent import migrations, tenants
+from meta_agent.api_process import ApiProcess
 from meta_agent.connections import ServerUrls, describe
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import Settings
 from meta_agent.simulate import default_fleet, expected_executions, load_fleet, planned_faults
+from meta_agent.simulate.live import replay_live
 
 DEMO_TENANT = "demo"
 # wide enough for the tables even when output is not a terminal (make, CI logs)
@@ -135,6 +141,34 @@ def _storage_lines(conn: psycopg.Connection, urls: ServerUrls) -> list[str]:
     ]
 
 
+def _run_live_agents(settings: Settings, urls: ServerUrls, key: str, *, seed: int) -> None:
+    """A few simulated agents log live through the SDK to the API, as real agents do."""
+    environ = {**os.environ, "METAAGENT_HOME": str(settings.home)}
+    api = ApiProcess(environ)
+    api.start()
+    began = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory() as spool:
+            spec = default_fleet(seed=seed + 1, days=1, executions_per_day=2_000)
+            report = replay_live(
+                spec,
+                lambda agent: AgentLogger(agent, api_key=key, endpoint=api.url, spool_dir=spool),
+                executions_per_agent=50,
+            )
+        with psycopg.connect(urls.database_url) as conn:
+            stored = conn.execute(
+                "select count(*) from raw.executions where execution_id = any(%s::uuid[])",
+                (sorted(report.executions),),
+            ).fetchone()
+    finally:
+        api.stop()
+    console.print(
+        f"live: {report.agents} agents logged {len(report.executions)} executions and"
+        f" {len(report.actions)} actions through the SDK → {api.url}/v1/ingest → Postgres;"
+        f" {stored[0] if stored else 0} executions stored, in {time.perf_counter() - began:.1f} s"
+    )
+
+
 def run_demo(
     settings: Settings, urls: ServerUrls, *, days: int, executions_per_day: int, seed: int
 ) -> None:
@@ -159,6 +193,7 @@ def run_demo(
         console.print(_fault_table(conn, tenant_id))
         for line in _storage_lines(conn, urls):
             console.print(line)
+    _run_live_agents(settings, urls, issued.key, seed=seed)
     spec = default_fleet(seed=seed, days=days, executions_per_day=executions_per_day)
     console.print(
         f"\nground truth: {len(planned_faults(spec))} faults, labelled on each affected execution"
