@@ -28,6 +28,7 @@ lint: setup
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy meta_agent api realtime dagster_project sdk/src bench
+	$(VENV)/bin/sqlfluff lint dbt/models
 
 format: setup
 	$(RUN) -m ruff check --fix .

@@ -50,7 +50,9 @@ def test_the_demo_loads_a_fleet_and_prints_a_summary_and_a_second_run_adds_nothi
         assert "loaded 0 executions" in second.stdout
         with psycopg.connect(servers.postgres.url()) as conn:
             # the history is not loaded twice; only the live agents add their 200 executions
-            assert conn.execute("select count(*) from raw.executions").fetchone() == (loaded[0] + 200,)
+            assert conn.execute("select count(*) from raw.executions").fetchone() == (
+                loaded[0] + 200,
+            )
             # each run issues a fresh key for the same tenant
             again = conn.execute("select count(*) from api_keys").fetchone()
         assert keys is not None

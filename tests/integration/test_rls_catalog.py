@@ -36,7 +36,9 @@ def test_every_table_with_a_tenant_has_rls_enabled_forced_and_a_policy(migrated_
         rows = conn.execute(TENANT_TABLES).fetchall()
     assert len(rows) > 30  # the operational schema and the raw partitions
     assert any(name.startswith("raw.executions_2026") for name, *_ in rows)
-    unguarded = [name for name, enabled, forced, policies in rows if not (enabled and forced and policies)]
+    unguarded = [
+        name for name, enabled, forced, policies in rows if not (enabled and forced and policies)
+    ]
     assert unguarded == []
 
 

@@ -36,7 +36,9 @@ def tenant_tables(conn: psycopg.Connection) -> list[tuple[str, str]]:
 def _counts(conn: psycopg.Connection, tenant: uuid.UUID) -> dict[str, int]:
     counts = {}
     for schema, table in tenant_tables(conn):
-        query = sql.SQL("select count(*) from {} where tenant_id = %s").format(sql.Identifier(schema, table))
+        query = sql.SQL("select count(*) from {} where tenant_id = %s").format(
+            sql.Identifier(schema, table)
+        )
         row = conn.execute(query, (tenant,)).fetchone()
         assert row is not None
         counts[f"{schema}.{table}"] = row[0]
@@ -81,7 +83,9 @@ def test_tenant_a_cannot_see_update_delete_or_insert_tenant_b_rows(migrated_data
             name = f"{schema}.{table}"
             target = sql.Identifier(schema, table)
             seen = conn.execute(
-                sql.SQL("select count(*) filter (where tenant_id = %s), count(*) from {}").format(target),
+                sql.SQL("select count(*) filter (where tenant_id = %s), count(*) from {}").format(
+                    target
+                ),
                 (b,),
             ).fetchone()
             if seen != (0, before[a][name]):
