@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from api.schemas.common import JsonObject, Name, Text
+from api.schemas.common import JsonObject, JsonValue, Name, Text
 
 MAX_ITEM_BYTES = 64 * 1024
 MAX_ITEMS = 5_000
@@ -33,8 +33,8 @@ class _Item(BaseModel):
     cost_usd: float = Field(default=0, ge=0, le=1_000_000)
     error_type: Name | None = None
     error_message: Text | None = Field(default=None, max_length=10_000)
-    input: Any = None
-    output: Any = None
+    input: JsonValue = None
+    output: JsonValue = None
 
     @field_validator("started_at", "ended_at")
     @classmethod
@@ -98,6 +98,17 @@ def _reason(exc: ValidationError | ValueError) -> str:
     return str(exc)
 
 
+def _payload_bytes(item: ExecutionIn | ActionIn) -> int:
+    """JSON size of the free-form fields, the only ones without a length limit of their own;
+    also refuses NaN, which jsonb cannot store. Empty fields cost nothing (most actions)."""
+    extra = item.metadata if isinstance(item, ExecutionIn) else item.attributes
+    return sum(
+        len(json.dumps(value, allow_nan=False))
+        for value in (item.input, item.output, extra)
+        if value is not None and value != {}
+    )
+
+
 def parse_items(
     raw: list[Any],
     kind: Literal["execution", "action"],
@@ -111,8 +122,6 @@ def parse_items(
     rejected: list[Rejected] = []
     for index, item in enumerate(raw):
         try:
-            if len(json.dumps(item, default=str)) > MAX_ITEM_BYTES:
-                raise ValueError(f"item is larger than {MAX_ITEM_BYTES} bytes of JSON")
             parsed = adapter.validate_python(item)
             parsed._check_times()
             if not earliest <= parsed.started_at <= latest:
@@ -120,10 +129,8 @@ def parse_items(
                     "started_at is outside the accepted window (the tenant's retention,"
                     " up to one day ahead)"
                 )
-            _ = (
-                json.dumps(parsed.input, allow_nan=False),
-                json.dumps(parsed.output, allow_nan=False),
-            )
+            if _payload_bytes(parsed) > MAX_ITEM_BYTES:
+                raise ValueError(f"item is larger than {MAX_ITEM_BYTES} bytes of JSON")
         except (ValidationError, ValueError, TypeError) as exc:
             reason = _reason(exc) if not isinstance(exc, TypeError) else "not JSON-serialisable"
             rejected.append(Rejected(kind, index, reason))

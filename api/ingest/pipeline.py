@@ -63,11 +63,9 @@ async def ingest_items(
         conn, {i.started_at.astimezone(dt.UTC).date() for i in [*good_e, *good_a]}
     )
     stored = await store.store_executions(
-        conn, good_e, tenant_id=tenant_id, agent_ids=agent_ids, sdk_version=sdk_version
+        conn, good_e, tenant_id=tenant_id, sdk_version=sdk_version
     )
-    stored_actions = await store.store_actions(
-        conn, good_a, tenant_id=tenant_id, agent_ids=agent_ids
-    )
+    stored_actions = await store.store_actions(conn, good_a, tenant_id=tenant_id)
     circuits = await store.circuit_states(conn, agent_ids)
     # Announced after the rows are in; a crash between the two loses only the announcement,
     # which the realtime worker rebuilds from Postgres.

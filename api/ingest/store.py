@@ -8,10 +8,11 @@ a conflict that stores nothing and is counted as a duplicate.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from api.deps import Conn
 from api.ingest.items import ActionIn, ExecutionIn
@@ -40,11 +41,23 @@ _ACTION_COLUMNS = (
 
 
 def _insert_statement(table: str, columns: tuple[tuple[str, str], ...], returning: str) -> str:
+    # Items travel as the JSON pydantic serialises (in Rust) with the agent's *name*; the
+    # tenant comes as a parameter and the agent id from a join that RLS confines to it.
+    fields = [(n, k) for n, k in columns if n not in ("tenant_id", "agent_id", "sdk_version")]
+    record = ", ".join(f"{name} {kind}" for name, kind in [*fields, ("agent", "text")])
     names = ", ".join(name for name, _ in columns)
-    record = ", ".join(f"{name} {kind}" for name, kind in columns)
+    values = ", ".join(
+        {
+            "tenant_id": "%(tenant_id)s::uuid",
+            "agent_id": "a.agent_id",
+            "sdk_version": "%(sdk)s",
+        }.get(name, f"item.{name}")
+        for name, _ in columns
+    )
     return (
         f"with stored as (insert into raw.{table} ({names})"
-        f" select {names} from jsonb_to_recordset(%s::jsonb) as item({record})"
+        f" select {values} from jsonb_to_recordset(%(items)s::jsonb) as item({record})"
+        " join agents a on a.name = item.agent"
         f" on conflict do nothing returning {returning}) select * from stored"
     )
 
@@ -71,40 +84,31 @@ async def ensure_partitions(conn: Conn, days: set[dt.date]) -> None:
         missing = missing[len(run) :]
 
 
-def _row(
-    item: ExecutionIn | ActionIn, tenant_id: uuid.UUID, agent_id: uuid.UUID, sdk: str | None
-) -> dict[str, Any]:
-    row = item.model_dump(mode="json", exclude={"agent"})
-    row.update(tenant_id=str(tenant_id), agent_id=str(agent_id))
-    if isinstance(item, ExecutionIn):
-        row["sdk_version"] = sdk
-    return row
+_EXECUTIONS_JSON = TypeAdapter(list[ExecutionIn])
+_ACTIONS_JSON = TypeAdapter(list[ActionIn])
 
 
 async def store_executions(
-    conn: Conn,
-    items: Sequence[ExecutionIn],
-    *,
-    tenant_id: uuid.UUID,
-    agent_ids: dict[str, uuid.UUID],
-    sdk_version: str | None,
+    conn: Conn, items: Sequence[ExecutionIn], *, tenant_id: uuid.UUID, sdk_version: str | None
 ) -> list[dict[str, Any]]:
     """Insert the executions; return the rows actually stored (duplicates are not)."""
     if not items:
         return []
-    payload = [_row(item, tenant_id, agent_ids[item.agent], sdk_version) for item in items]
-    cursor = await conn.execute(_INSERT_EXECUTIONS, (json.dumps(payload),))
+    payload = _EXECUTIONS_JSON.dump_json(list(items)).decode()
+    cursor = await conn.execute(
+        _INSERT_EXECUTIONS, {"items": payload, "tenant_id": tenant_id, "sdk": sdk_version}
+    )
     return await cursor.fetchall()
 
 
-async def store_actions(
-    conn: Conn, items: Sequence[ActionIn], *, tenant_id: uuid.UUID, agent_ids: dict[str, uuid.UUID]
-) -> int:
+async def store_actions(conn: Conn, items: Sequence[ActionIn], *, tenant_id: uuid.UUID) -> int:
     """Insert the actions; return how many were stored (duplicates are not)."""
     if not items:
         return 0
-    payload = [_row(item, tenant_id, agent_ids[item.agent], None) for item in items]
-    cursor = await conn.execute(_INSERT_ACTIONS, (json.dumps(payload),))
+    payload = _ACTIONS_JSON.dump_json(list(items)).decode()
+    cursor = await conn.execute(
+        _INSERT_ACTIONS, {"items": payload, "tenant_id": tenant_id, "sdk": None}
+    )
     return len(await cursor.fetchall())
 
 

@@ -74,6 +74,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_stora
 LongText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_storable_text)]
 Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable_text)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+JsonValue = Annotated[Any, AfterValidator(_storable_json)]
 PageLimit = Annotated[int, Field(ge=1, le=500)]
 # A moment as the schema promises it: an RFC 3339 string with an offset; not a Unix number,
 # which pydantic would otherwise take, and not a naive time, which the database would guess at.
