@@ -174,6 +174,41 @@ def demo(
 
 
 @app.command()
+def aggregate(
+    date: Annotated[str | None, typer.Option("--date", help="One UTC day, YYYY-MM-DD.")] = None,
+    first: Annotated[str | None, typer.Option("--from", help="First day of a range.")] = None,
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last day of a range (included).")
+    ] = None,
+) -> None:
+    """Re-aggregate days through Dagster and dbt: the day's marts are replaced, nothing else."""
+    import datetime as dt
+
+    from dagster_project.warehouse.definitions import definitions
+
+    try:
+        if date is not None and first is None and last is None:
+            days = [dt.date.fromisoformat(date)]
+        elif date is None and first is not None and last is not None:
+            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+            if end < start:
+                raise MetaAgentError(f"--to {last} is before --from {first}")
+            days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+        else:
+            raise MetaAgentError("give --date D, or --from D1 --to D2")
+    except ValueError as exc:
+        raise MetaAgentError(f"dates are YYYY-MM-DD: {exc}") from None
+    urls = _urls(_settings())
+    _require_migrated(urls)
+    job = definitions(urls.database_url).resolve_implicit_global_asset_job_def()
+    for day in days:
+        result = job.execute_in_process(partition_key=day.isoformat(), raise_on_error=False)
+        console.print(f"{day}  {'ok' if result.success else 'FAILED'}")
+        if not result.success:
+            raise MetaAgentError(f"aggregating {day} failed; see the Dagster output above")
+
+
+@app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Default: METAAGENT_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: METAAGENT_API_PORT.")] = None,
