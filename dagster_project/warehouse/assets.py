@@ -3,7 +3,6 @@
 No `from __future__ import annotations` here: Dagster reads the `context` annotation at runtime.
 """
 
-
 import json
 from collections.abc import Iterator
 from typing import Any

@@ -50,10 +50,11 @@ def test_materialising_one_partition_builds_every_mart_for_that_day(fresh_databa
     assert result.success
     with psycopg.connect(fresh_database.owner_url) as conn:
         counts = {
-            mart: conn.execute(f"select count(*) from marts.{mart}").fetchone()[0]
-            for mart in MARTS
+            mart: conn.execute(f"select count(*) from marts.{mart}").fetchone()[0] for mart in MARTS
         }
-        days = conn.execute("select distinct execution_date from marts.agent_daily_metrics").fetchall()
+        days = conn.execute(
+            "select distinct execution_date from marts.agent_daily_metrics"
+        ).fetchall()
     assert counts["agent_daily_metrics"] == 4  # one row per agent for the day
     assert counts["failure_events"] > 0
     assert days == [(day,)]
