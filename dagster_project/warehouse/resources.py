@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
+from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 from dbt.cli.main import dbtRunner
@@ -48,4 +50,9 @@ def _stale(project: DbtProject) -> bool:
 def dbt_resource(database_url: str) -> DbtCliResource:
     """dbt as the owner role of `database_url` (the batch pipeline bypasses RLS by design)."""
     os.environ.update(dbt_environment(database_url))
-    return DbtCliResource(project_dir=dbt_project(), profiles_dir=str(DBT_PROJECT_DIR))
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        # the dbt installed beside this interpreter: the venv's bin need not be on PATH
+        dbt_executable=str(Path(sys.executable).with_name("dbt")),
+    )
