@@ -1,0 +1,189 @@
+"""Read-path latency of the API under a fixed load, against a bare FastAPI endpoint.
+
+    python -m bench.api [--rate 500] [--seconds 20] [--json]
+
+Starts the API (a real `python -m meta_agent api` process) on the embedded default with a
+simulated fleet loaded, and a bare FastAPI app (one JSON endpoint, no database) under the same
+uvicorn; a separate load-generator process drives the read endpoints (overview, agents list,
+executions list, execution tree) at a fixed request rate, then the bare endpoint at the same
+rate. The last line is one JSON object: `p50_ms`, `p95_ms`, `p99_ms`, `errors`, and
+`ratio_to_bare` (p95 of /v1/overview over p95 of the bare endpoint). Goal: p95 <= 20 ms, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.load import scratch_database
+from meta_agent import tenants
+from meta_agent.api_process import ApiProcess, free_port
+from meta_agent.embedded import APP_ROLE, EmbeddedServers
+from meta_agent.errors import MetaAgentError
+from meta_agent.settings import load_settings
+from meta_agent.simulate import default_fleet, load_fleet
+
+BARE_APP = """
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/bare")
+async def bare() -> dict[str, str]:
+    return {"status": "ok"}
+"""
+
+
+async def _drive(
+    urls: list[str], headers: dict[str, str], rate: int, seconds: float
+) -> dict[str, Any]:
+    """Open-loop load: requests start on a fixed schedule whatever the latency, as users do."""
+    latencies: dict[str, list[float]] = {}
+    errors = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(headers=headers, timeout=10, limits=limits) as client:
+
+        async def one(url: str) -> None:
+            nonlocal errors
+            began = time.perf_counter()
+            try:
+                response = await client.get(url)
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+                return
+            latencies.setdefault(url.split("?")[0], []).append((time.perf_counter() - began) * 1000)
+
+        tasks = []
+        start = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(urls[n % len(urls)])))
+        await asyncio.gather(*tasks)
+    return {"latencies": latencies, "errors": errors}
+
+
+def _drive_in_process(
+    urls: list[str], headers: dict[str, str], rate: int, seconds: float, out: Any
+) -> None:
+    out.put(asyncio.run(_drive(urls, headers, rate, seconds)))
+
+
+def drive(urls: list[str], headers: dict[str, str], rate: int, seconds: float) -> dict[str, Any]:
+    """The load generator runs in its own process, so it does not share the API's core."""
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_drive_in_process, args=(urls, headers, rate, seconds, queue)
+    )
+    process.start()
+    result = queue.get(timeout=seconds * 10 + 120)  # an overloaded server answers late
+    process.join(30)
+    return dict(result)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run(rate: int, seconds: float) -> dict[str, Any]:
+    settings = load_settings()
+    if not (settings.uses_embedded_postgres and settings.uses_embedded_redis):
+        raise MetaAgentError("bench.api runs on the embedded default: unset the METAAGENT_*_URL")
+    servers = EmbeddedServers(settings.home)
+    servers.up()
+    with scratch_database(servers) as owner_url:
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            tenant_id = tenants.create_tenant(conn, "bench")
+            key = tenants.create_api_key(conn, tenant_id, scopes=["read"]).key
+            load_fleet(
+                conn,
+                tenant_id=tenant_id,
+                spec=default_fleet(seed=5, days=7, executions_per_day=20_000),
+            )
+            execution_ids = [
+                str(r[0])
+                for r in conn.execute(
+                    "select execution_id from raw.executions order by started_at desc limit 50"
+                ).fetchall()
+            ]
+        database = owner_url.split("@/", 1)[1].split("?", 1)[0]
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("METAAGENT_")}
+        environ.update(
+            METAAGENT_DATABASE_URL=owner_url,
+            METAAGENT_APP_DATABASE_URL=servers.postgres.url(APP_ROLE, database),
+            METAAGENT_REDIS_URL=servers.redis.url(),
+            METAAGENT_LOG_LEVEL="WARNING",
+            METAAGENT_DB_POOL_MAX_SIZE="20",
+        )
+        api = ApiProcess(environ)
+        api.start()
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                BARE_APP
+                + f"\nimport uvicorn; uvicorn.run(app, port={bare_port}, log_level='warning')",
+            ],
+        )
+        try:
+            urls = [
+                f"{api.url}/v1/overview",
+                f"{api.url}/v1/agents",
+                f"{api.url}/v1/executions?limit=50",
+            ]
+            urls += [f"{api.url}/v1/executions/{eid}" for eid in execution_ids[:5]]
+            headers = {"Authorization": f"Bearer {key}"}
+            drive(urls[:1], headers, 20, 2)  # warm the pool and the caches
+            measured = drive(urls, headers, rate, seconds)
+            baseline = drive([f"http://127.0.0.1:{bare_port}/bare"], {}, rate, seconds)
+        finally:
+            bare.terminate()
+            api.stop()
+    every = [v for values in measured["latencies"].values() for v in values]
+    overview = measured["latencies"].get(f"{api.url}/v1/overview", [])
+    bare_p95 = _quantile(baseline["latencies"][f"http://127.0.0.1:{bare_port}/bare"], 0.95)
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "p50_ms": round(_quantile(every, 0.5), 2),
+        "p95_ms": round(_quantile(every, 0.95), 2),
+        "p99_ms": round(_quantile(every, 0.99), 2),
+        "errors": measured["errors"],
+        "overview_p95_ms": round(_quantile(overview, 0.95), 2),
+        "bare_p95_ms": round(bare_p95, 2),
+        "ratio_to_bare": round(_quantile(overview, 0.95) / bare_p95, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.api", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--json", action="store_true", help="end with one JSON line (always printed)"
+    )
+    args = parser.parse_args(argv)
+    result = run(args.rate, args.seconds)
+    if not args.json:
+        for name, value in result.items():
+            print(f"{name:18} {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
