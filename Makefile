@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.synced
+# uv, when the machine has none, goes into a small venv of its own: a system Python may refuse
+# `pip install` outside a venv (PEP 668), and uv must not live in the venv it syncs.
+TOOLS := .tools
 export UV_PYTHON_DOWNLOADS := never
-UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN = $(VENV)/bin/python
 
 .PHONY: setup demo test lint format up down clean
@@ -13,9 +15,9 @@ RUN = $(VENV)/bin/python
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml uv.lock sdk/pyproject.toml
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
-		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen --python $(PYTHON)
+	@command -v uv >/dev/null 2>&1 || test -x $(TOOLS)/bin/uv \
+		|| ($(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv)
+	$$(command -v uv || echo $(TOOLS)/bin/uv) sync --frozen --python $(PYTHON)
 	@touch $@
 
 demo: setup
