@@ -56,11 +56,11 @@ async def _drive(
             began = time.perf_counter()
             try:
                 response = await client.get(url)
-                if response.status_code != 200:
-                    errors += 1
-            except httpx.HTTPError:
+            except Exception:  # any failed request is an error of the run, not of the bench
                 errors += 1
                 return
+            if response.status_code != 200:
+                errors += 1
             latencies.setdefault(url.split("?")[0], []).append((time.perf_counter() - began) * 1000)
 
         tasks = []
@@ -87,8 +87,16 @@ def drive(urls: list[str], headers: dict[str, str], rate: int, seconds: float) -
         target=_drive_in_process, args=(urls, headers, rate, seconds, queue)
     )
     process.start()
-    result = queue.get(timeout=seconds * 10 + 120)  # an overloaded server answers late
+    try:
+        result = queue.get(timeout=seconds * 10 + 120)  # an overloaded server answers late
+    except Exception:
+        process.terminate()
+        raise RuntimeError(
+            f"the load generator gave no result (exit code {process.exitcode})"
+        ) from None
     process.join(30)
+    if "failure" in result:
+        raise RuntimeError(f"the load generator failed: {result['failure']}")
     return dict(result)
 
 
