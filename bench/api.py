@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import subprocess
 import sys
 import time
@@ -25,12 +24,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.load import scratch_database
-from meta_agent import tenants
-from meta_agent.api_process import ApiProcess, free_port
-from meta_agent.embedded import APP_ROLE, EmbeddedServers
-from meta_agent.errors import MetaAgentError
-from meta_agent.settings import load_settings
+from bench.harness import served_tenant
+from meta_agent.api_process import free_port
 from meta_agent.simulate import default_fleet, load_fleet
 
 BARE_APP = """
@@ -106,60 +101,35 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def run(rate: int, seconds: float) -> dict[str, Any]:
-    settings = load_settings()
-    if not (settings.uses_embedded_postgres and settings.uses_embedded_redis):
-        raise MetaAgentError("bench.api runs on the embedded default: unset the METAAGENT_*_URL")
-    servers = EmbeddedServers(settings.home)
-    servers.up()
-    with scratch_database(servers) as owner_url:
-        with psycopg.connect(owner_url, autocommit=True) as conn:
-            tenant_id = tenants.create_tenant(conn, "bench")
-            key = tenants.create_api_key(conn, tenant_id, scopes=["read"]).key
-            load_fleet(
-                conn,
-                tenant_id=tenant_id,
-                spec=default_fleet(seed=5, days=7, executions_per_day=20_000),
-            )
+    with served_tenant(["read"]) as served:
+        with psycopg.connect(served.owner_url, autocommit=True) as conn:
+            spec = default_fleet(seed=5, days=7, executions_per_day=20_000)
+            load_fleet(conn, tenant_id=served.tenant_id, spec=spec)
             execution_ids = [
                 str(r[0])
                 for r in conn.execute(
-                    "select execution_id from raw.executions order by started_at desc limit 50"
+                    "select execution_id from raw.executions order by started_at desc limit 5"
                 ).fetchall()
             ]
-        database = owner_url.split("@/", 1)[1].split("?", 1)[0]
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("METAAGENT_")}
-        environ.update(
-            METAAGENT_DATABASE_URL=owner_url,
-            METAAGENT_APP_DATABASE_URL=servers.postgres.url(APP_ROLE, database),
-            METAAGENT_REDIS_URL=servers.redis.url(),
-            METAAGENT_LOG_LEVEL="WARNING",
-            METAAGENT_DB_POOL_MAX_SIZE="20",
-        )
-        api = ApiProcess(environ)
-        api.start()
+        api = served.api
         bare_port = free_port()
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                BARE_APP
-                + f"\nimport uvicorn; uvicorn.run(app, port={bare_port}, log_level='warning')",
-            ],
+        program = (
+            BARE_APP + f"\nimport uvicorn; uvicorn.run(app, port={bare_port}, log_level='warning')"
         )
+        bare = subprocess.Popen([sys.executable, "-c", program])
         try:
             urls = [
                 f"{api.url}/v1/overview",
                 f"{api.url}/v1/agents",
                 f"{api.url}/v1/executions?limit=50",
             ]
-            urls += [f"{api.url}/v1/executions/{eid}" for eid in execution_ids[:5]]
-            headers = {"Authorization": f"Bearer {key}"}
+            urls += [f"{api.url}/v1/executions/{eid}" for eid in execution_ids]
+            headers = {"Authorization": f"Bearer {served.key}"}
             drive(urls[:1], headers, 20, 2)  # warm the pool and the caches
             measured = drive(urls, headers, rate, seconds)
             baseline = drive([f"http://127.0.0.1:{bare_port}/bare"], {}, rate, seconds)
         finally:
             bare.terminate()
-            api.stop()
     every = [v for values in measured["latencies"].values() for v in values]
     overview = measured["latencies"].get(f"{api.url}/v1/overview", [])
     bare_p95 = _quantile(baseline["latencies"][f"http://127.0.0.1:{bare_port}/bare"], 0.95)

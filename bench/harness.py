@@ -1,0 +1,57 @@
+"""What the API benchmarks share: a scratch database on the embedded servers, a tenant with a
+key, and a real API process (`python -m meta_agent api`) serving that database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from bench.load import scratch_database
+from meta_agent import tenants
+from meta_agent.api_process import ApiProcess
+from meta_agent.embedded import APP_ROLE, EmbeddedServers
+from meta_agent.errors import MetaAgentError
+from meta_agent.settings import load_settings
+
+
+@dataclass(frozen=True)
+class ServedTenant:
+    owner_url: str
+    tenant_id: uuid.UUID
+    key: str
+    api: ApiProcess
+
+
+@contextmanager
+def served_tenant(scopes: list[str]) -> Iterator[ServedTenant]:
+    settings = load_settings()
+    if not (settings.uses_embedded_postgres and settings.uses_embedded_redis):
+        raise MetaAgentError(
+            "the API benchmarks run on the embedded default: unset METAAGENT_*_URL"
+        )
+    servers = EmbeddedServers(settings.home)
+    servers.up()
+    with scratch_database(servers) as owner_url:
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            tenant_id = tenants.create_tenant(conn, "bench")
+            key = tenants.create_api_key(conn, tenant_id, scopes=scopes).key
+        database = owner_url.split("@/", 1)[1].split("?", 1)[0]
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("METAAGENT_")}
+        environ.update(
+            METAAGENT_DATABASE_URL=owner_url,
+            METAAGENT_APP_DATABASE_URL=servers.postgres.url(APP_ROLE, database),
+            METAAGENT_REDIS_URL=servers.redis.url(),
+            METAAGENT_LOG_LEVEL="WARNING",
+            METAAGENT_DB_POOL_MAX_SIZE="20",
+        )
+        api = ApiProcess(environ)
+        api.start()
+        try:
+            yield ServedTenant(owner_url, tenant_id, key, api)
+        finally:
+            api.stop()
