@@ -67,17 +67,17 @@ async def _session(
     if len(key) > 200 or not key.isascii():
         raise ApiError(401, "the API key is not valid")
     async with database(request).transaction() as conn:
+        # One round trip: the key's tenant becomes the transaction's as it is looked up.
         cursor = await conn.execute(
-            "select api_key_id, tenant_id, scopes from app.authenticate_api_key(%s)",
+            "select k.api_key_id, k.tenant_id, k.scopes,"
+            " set_config('app.tenant_id', k.tenant_id::text, true)"
+            " from app.authenticate_api_key(%s) as k",
             (hash_key(key),),
         )
         row = await cursor.fetchone()
         if row is None:
             raise ApiError(401, "the API key is not valid")
         principal = Principal(row["api_key_id"], row["tenant_id"], frozenset(row["scopes"]))
-        await conn.execute(
-            "select set_config('app.tenant_id', %s, true)", (str(principal.tenant_id),)
-        )
         yield Session(principal, conn)
 
 
