@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.harness import served_tenant
+from bench.harness import print_result, quantile, served_tenant
 from meta_agent.api_process import free_port
 from meta_agent.simulate import default_fleet, load_fleet
 
@@ -95,11 +94,6 @@ def drive(urls: list[str], headers: dict[str, str], rate: int, seconds: float) -
     return dict(result)
 
 
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def run(rate: int, seconds: float) -> dict[str, Any]:
     with served_tenant(["read"]) as served:
         with psycopg.connect(served.owner_url, autocommit=True) as conn:
@@ -132,17 +126,17 @@ def run(rate: int, seconds: float) -> dict[str, Any]:
             bare.terminate()
     every = [v for values in measured["latencies"].values() for v in values]
     overview = measured["latencies"].get(f"{api.url}/v1/overview", [])
-    bare_p95 = _quantile(baseline["latencies"][f"http://127.0.0.1:{bare_port}/bare"], 0.95)
+    bare_p95 = quantile(baseline["latencies"][f"http://127.0.0.1:{bare_port}/bare"], 0.95)
     return {
         "rate": rate,
         "seconds": seconds,
-        "p50_ms": round(_quantile(every, 0.5), 2),
-        "p95_ms": round(_quantile(every, 0.95), 2),
-        "p99_ms": round(_quantile(every, 0.99), 2),
+        "p50_ms": round(quantile(every, 0.5), 2),
+        "p95_ms": round(quantile(every, 0.95), 2),
+        "p99_ms": round(quantile(every, 0.99), 2),
         "errors": measured["errors"],
-        "overview_p95_ms": round(_quantile(overview, 0.95), 2),
+        "overview_p95_ms": round(quantile(overview, 0.95), 2),
         "bare_p95_ms": round(bare_p95, 2),
-        "ratio_to_bare": round(_quantile(overview, 0.95) / bare_p95, 2),
+        "ratio_to_bare": round(quantile(overview, 0.95) / bare_p95, 2),
     }
 
 
@@ -157,10 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     result = run(args.rate, args.seconds)
-    if not args.json:
-        for name, value in result.items():
-            print(f"{name:18} {value}")
-    print(json.dumps(result))
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

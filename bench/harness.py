@@ -3,6 +3,7 @@ key, and a real API process (`python -m meta_agent api`) serving that database."
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -55,3 +56,17 @@ def served_tenant(scopes: list[str]) -> Iterator[ServedTenant]:
             yield ServedTenant(owner_url, tenant_id, key, api)
         finally:
             api.stop()
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The nearest-rank quantile; NaN for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def print_result(result: dict[str, object], *, as_json: bool) -> None:
+    """A table unless --json; the JSON object is always the last line."""
+    if not as_json:
+        for name, value in result.items():
+            print(f"{name:20} {value}")
+    print(json.dumps(result))

@@ -15,7 +15,6 @@ Goals: ratio_p50 <= 0.1, sdk_us_p999 <= 100, e2e_actions_per_s >= 50,000.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -29,7 +28,7 @@ from meta_agent_sdk import AgentLogger
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from bench.harness import served_tenant
+from bench.harness import print_result, quantile, served_tenant
 
 _ACTIONS_PER_EXECUTION = 100
 
@@ -42,9 +41,8 @@ class _Discard(SpanExporter):
         pass
 
 
-def _percentile(samples: list[int], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+def _percentile_us(samples_ns: list[int], q: float) -> float:
+    return quantile([float(s) for s in samples_ns], q) / 1000.0
 
 
 def measure_sdk(logger: AgentLogger, actions: int) -> list[int]:
@@ -106,12 +104,12 @@ def run(actions: int, e2e_actions: int) -> dict[str, Any]:
             time.sleep(0.1)
         e2e_seconds = time.perf_counter() - began
         logger.shutdown(30)
-    sdk_p50 = _percentile(ours, 0.5)
-    otel_p50 = _percentile(otel, 0.5)
+    sdk_p50 = _percentile_us(ours, 0.5)
+    otel_p50 = _percentile_us(otel, 0.5)
     return {
         "sdk_us_p50": round(sdk_p50, 3),
-        "sdk_us_p99": round(_percentile(ours, 0.99), 3),
-        "sdk_us_p999": round(_percentile(ours, 0.999), 3),
+        "sdk_us_p99": round(_percentile_us(ours, 0.99), 3),
+        "sdk_us_p999": round(_percentile_us(ours, 0.999), 3),
         "sdk_us_mean": round(statistics.fmean(ours) / 1000, 3),
         "otel_us_p50": round(otel_p50, 3),
         "ratio_p50": round(sdk_p50 / otel_p50, 3),
@@ -130,10 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     result = run(args.actions, args.e2e_actions)
-    if not args.json:
-        for name, value in result.items():
-            print(f"{name:20} {value}")
-    print(json.dumps(result))
+    print_result(result, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from api.schemas.common import JsonObject, JsonValue, Name, Text
 
 MAX_ITEM_BYTES = 64 * 1024
 MAX_ITEMS = 5_000
-Tokens = int
 
 
 class _Item(BaseModel):

@@ -47,14 +47,3 @@ def e2e_tenant(migrated_database: Any) -> Callable[[], E2ETenant]:
         return E2ETenant(tenant_id, key)
 
     return make
-
-
-def stored_ids(owner_url: str, tenant_id: uuid.UUID) -> tuple[set[str], set[str]]:
-    with psycopg.connect(owner_url) as conn:
-        executions = conn.execute(
-            "select execution_id::text from raw.executions where tenant_id = %s", (tenant_id,)
-        ).fetchall()
-        actions = conn.execute(
-            "select action_id::text from raw.actions where tenant_id = %s", (tenant_id,)
-        ).fetchall()
-    return {r[0] for r in executions}, {r[0] for r in actions}

@@ -15,7 +15,7 @@ import pytest
 from meta_agent_sdk import AgentLogger
 
 from meta_agent.api_process import ApiProcess
-from tests.e2e.conftest import stored_ids
+from tests.raw_rows import stored_ids_at
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ def test_nothing_is_lost_or_duplicated_through_crashes_and_flaky_answers(
     assert logger.flush(60), logger.stats()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        stored_executions, stored_actions = stored_ids(
+        stored_executions, stored_actions = stored_ids_at(
             migrated_database.owner_url, tenant.tenant_id
         )
         if len(stored_executions) + len(stored_actions) >= 100_000:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from meta_agent_sdk import AgentLogger
 
-from tests.e2e.conftest import stored_ids
+from tests.raw_rows import stored_ids_at
 
 pytestmark = pytest.mark.integration
 
@@ -107,4 +107,4 @@ def test_every_logged_id_is_stored_exactly(
                 actions.add(ex.tool_call(f"step-{step}", duration_ms=1.0).action_id)
     assert logger.flush(30)
     logger.shutdown(5)
-    assert stored_ids(migrated_database.owner_url, tenant.tenant_id) == (executions, actions)
+    assert stored_ids_at(migrated_database.owner_url, tenant.tenant_id) == (executions, actions)

@@ -8,11 +8,11 @@ import json
 import uuid
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 
 from meta_agent.stream import EXECUTIONS_STREAM
+from tests.raw_rows import stored_ids
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,6 @@ def action(execution_item: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "agent": execution_item["agent"], "action_type": "tool_call", "name": "search",
         "started_at": _now(-1), "ended_at": _now(), "status": "success", **fields,
     }  # fmt: skip
-
-
-def _stored(conn: psycopg.Connection, tenant_id: uuid.UUID) -> tuple[set[str], set[str]]:
-    executions = conn.execute(
-        "select execution_id::text from raw.executions where tenant_id = %s", (tenant_id,)
-    ).fetchall()
-    actions = conn.execute(
-        "select action_id::text from raw.actions where tenant_id = %s", (tenant_id,)
-    ).fetchall()
-    return {r[0] for r in executions}, {r[0] for r in actions}
 
 
 def test_a_batch_is_stored_and_the_good_items_survive_the_bad_ones(
@@ -68,7 +58,7 @@ def test_a_batch_is_stored_and_the_good_items_survive_the_bad_ones(
         ("execution", 2),
     ]
     assert body["circuits"]["writer"]["state"] == "closed"
-    executions, actions = _stored(owner_conn, tenant.tenant_id)
+    executions, actions = stored_ids(owner_conn, tenant.tenant_id)
     assert executions == {good["execution_id"]}
     assert actions == {batch["actions"][0]["action_id"]}
 
@@ -85,7 +75,7 @@ def test_a_replayed_batch_stores_nothing_twice_and_counts_the_duplicates(
     replay = ingest_client.post("/v1/ingest", json=batch, headers=tenant.headers).json()
     assert replay["accepted"] == {"executions": 0, "actions": 0}
     assert replay["duplicates"] == {"executions": 1, "actions": 2}
-    executions, actions = _stored(owner_conn, tenant.tenant_id)
+    executions, actions = stored_ids(owner_conn, tenant.tenant_id)
     assert (len(executions), len(actions)) == (1, 2)
 
 
@@ -180,7 +170,7 @@ def test_oversize_batches_and_gzip_bombs_are_refused(ingest_client, make_tenant,
         headers={**tenant.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"},
     )  # fmt: skip
     assert response.status_code == 413
-    assert _stored(owner_conn, tenant.tenant_id) == (set(), set())
+    assert stored_ids(owner_conn, tenant.tenant_id) == (set(), set())
 
 
 def test_ingest_needs_the_ingest_scope(ingest_client, make_tenant):
