@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +92,10 @@ def _pid_alive(pid: int, name: str) -> bool:
         return False
 
 
-def _wait_for(predicate: object, timeout_s: float, what: str) -> None:
+def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
+        if predicate():
             return
         time.sleep(0.05)
     raise ServerUnavailableError(f"{what} did not start within {timeout_s:.0f} s")
