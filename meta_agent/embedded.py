@@ -157,6 +157,8 @@ class EmbeddedPostgres:
         entry = ensure_user_exists(_SYSTEM_USER)
         assert entry is not None
         ensure_prefix_permissions(self.pgdata)
+        # the binaries live in the venv, which may sit under a private (0700) directory
+        ensure_prefix_permissions(self.bin)
         ensure_folder_permissions(self.bin, 0o555)
         for path in (self.pgdata, self.socket_dir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
