@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(default=None, description="Unset: embedded Redis.")
     home: Path = Field(default=Path(".meta_agent"), description="Data of the embedded servers.")
+    # after `home`: the default factory reads the home already validated
+    archive_dir: Path = Field(
+        default_factory=lambda data: data["home"] / "archive",
+        description="Parquet archive of raw logs past retention. Unset: <home>/archive.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     environment: Literal["development", "test", "production"] = "development"
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
@@ -76,9 +81,9 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("home")
+    @field_validator("home", "archive_dir")
     @classmethod
-    def _absolute_home(cls, value: Path) -> Path:
+    def _absolute_path(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
     @property
