@@ -2,12 +2,17 @@
 
 One app and one TestClient (which runs the lifespan: pool, Redis client) serve the whole
 session. Tenant names are unique, because every test shares the one database.
+
+That database is the API tests' own, with the warehouse's marts built (empty) once, as after
+the first daily run: the mart routes read real tables. It is not the session's shared
+migrated database, whose catalog-driven isolation test would find the marts without rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,10 +21,30 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from meta_agent import migrations
 from meta_agent.connections import ServerUrls
 from meta_agent.embedded import EmbeddedServers
 from meta_agent.settings import Settings, load_settings
 from tests.api.support import Tenant, World, ensure_partitions, make_tenant, seed_world
+from tests.conftest import TestDatabase, _create_database, _drop_database
+from tests.dbt.runner import DbtTarget, run_dbt
+
+
+@pytest.fixture(scope="session")
+def migrated_database(
+    servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestDatabase]:
+    """For the API tests: a migrated database of their own whose marts dbt has built."""
+    db = _create_database(servers)
+    migrations.migrate(db.owner_url)
+    target_path: Path = tmp_path_factory.mktemp("api dbt target")
+    run_dbt(
+        DbtTarget(servers.postgres.socket_dir, db.name),
+        "build", "--resource-type", "seed", "--resource-type", "model",
+        target_path=target_path,
+    )  # fmt: skip
+    yield db
+    _drop_database(servers, db)
 
 
 @pytest.fixture(scope="session")

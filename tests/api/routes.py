@@ -55,6 +55,8 @@ def _get(url: Callable[[World], str]) -> Callable[[World], Call]:
 
 _AGENT = "/v1/agents/{}"
 _NOT_A_UUID = "not-a-uuid"
+_SLA = "/v1/sla-definitions/{}"
+_REVERSED = "from=2025-03-02&to=2025-03-01"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", None, 200, lambda w: Call("GET", "/healthz")),
@@ -164,6 +166,58 @@ ROUTES: tuple[Route, ...] = (
         lambda w: Call("POST", f"/v1/keys/{w.spare_key_id}/revoke"),
         lambda w: Call("POST", f"/v1/keys/{_NOT_A_UUID}/revoke"),
         invalid_status=404,
+    ),
+    Route(
+        "GET", "/v1/agents/{agent_id}/metrics/daily", "read", 200,
+        _get(lambda w: f"/v1/agents/{w.agent_id}/metrics/daily?from=2025-03-01&to=2025-03-31"),
+        _get(lambda w: f"/v1/agents/{w.agent_id}/metrics/daily?{_REVERSED}"),
+    ),
+    Route(
+        "GET", "/v1/metrics/errors", "read", 200,
+        _get(lambda w: f"/v1/metrics/errors?agent_id={w.agent_id}&group_by=day"),
+        _get(lambda w: "/v1/metrics/errors?group_by=planet"),
+    ),
+    Route(
+        "GET", "/v1/metrics/costs", "read", 200,
+        _get(lambda w: "/v1/metrics/costs?group_by=model&group_by=day"),
+        _get(lambda w: "/v1/metrics/costs?from=2024-01-01&to=2025-12-31"),
+    ),
+    Route(
+        "POST", "/v1/sla-definitions", "write", 201,
+        lambda w: Call("POST", "/v1/sla-definitions", {"name": "default", "target_p95_ms": 900}),
+        lambda w: Call("POST", "/v1/sla-definitions", {"name": "nothing to judge"}),
+    ),
+    Route(
+        "GET", "/v1/sla-definitions", "read", 200,
+        _get(lambda w: "/v1/sla-definitions?include_retired=true"),
+        _get(lambda w: "/v1/sla-definitions?limit=-1"),
+    ),
+    Route(
+        "GET", "/v1/sla-definitions/{sla_definition_id}", "read", 200,
+        _get(lambda w: _SLA.format(w.sla_definition_id)),
+        _get(lambda w: _SLA.format(_NOT_A_UUID)),
+        invalid_status=404,
+    ),
+    Route(
+        "PATCH", "/v1/sla-definitions/{sla_definition_id}", "write", 200,
+        lambda w: Call("PATCH", _SLA.format(w.sla_definition_id), {"target_p95_ms": 2_000}),
+        lambda w: Call("PATCH", _SLA.format(w.sla_definition_id), {"target_success_rate": 2}),
+    ),
+    Route(
+        "DELETE", "/v1/sla-definitions/{sla_definition_id}", "write", 204,
+        lambda w: Call("DELETE", _SLA.format(w.sla_definition_id)),
+        lambda w: Call("DELETE", _SLA.format(_NOT_A_UUID)),
+        invalid_status=404,
+    ),
+    Route(
+        "GET", "/v1/sla-definitions/{sla_definition_id}/compliance", "read", 200,
+        _get(lambda w: _SLA.format(w.sla_definition_id) + "/compliance"),
+        _get(lambda w: _SLA.format(w.sla_definition_id) + f"/compliance?{_REVERSED}"),
+    ),
+    Route(
+        "GET", "/v1/sla/reports", "read", 200,
+        _get(lambda w: f"/v1/sla/reports?period=weekly&agent_id={w.agent_id}"),
+        _get(lambda w: "/v1/sla/reports?period=hourly"),
     ),
 )  # fmt: skip
 

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ WRITTEN_TABLES = (
     "agents",
     "agent_dependencies",
     "prompt_versions",
+    "sla_definitions",
     "raw.executions",
     "raw.actions",
 )
@@ -56,6 +58,7 @@ class World:
     other_prompt_version_id: uuid.UUID
     execution_id: uuid.UUID
     spare_key_id: uuid.UUID
+    sla_definition_id: uuid.UUID
     agent_ids: list[uuid.UUID] = field(default_factory=list)
     prompt_version_ids: list[uuid.UUID] = field(default_factory=list)
     execution_ids: list[uuid.UUID] = field(default_factory=list)
@@ -89,6 +92,19 @@ def create_version(
     body = {"template": f"Write about {{topic}} ({uuid.uuid4().hex[:6]}).", **fields}
     url = f"/v1/agents/{agent_id}/prompt-versions"
     return ok(client.post(url, json=body, headers=tenant.auth("write")), 201)
+
+
+def create_sla(client: TestClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    """An SLA definition (tenant-wide unless `agent_id` is given) that sets every target."""
+    body = {
+        "name": f"sla-{uuid.uuid4().hex[:8]}",
+        "target_success_rate": 0.95,
+        "target_p95_ms": 5_000,
+        "target_availability": 0.99,
+        "max_cost_per_execution_usd": 0.05,
+        **fields,
+    }
+    return ok(client.post("/v1/sla-definitions", json=body, headers=tenant.auth("write")), 201)
 
 
 def ensure_partitions(owner: psycopg.Connection, first: dt.date, last: dt.date) -> None:
@@ -151,6 +167,71 @@ def insert_execution(
     return execution_id
 
 
+# The marts the API reads. Their values by column type; text columns that hold one of a few
+# values get one of them, every other text column the caller's marker.
+API_MARTS = (
+    "agent_daily_metrics", "agent_error_distribution", "cost_daily",
+    "sla_daily_compliance", "sla_period_compliance",
+)  # fmt: skip
+_MART_VALUES: dict[str, Any] = {
+    "bigint": 2, "integer": 2, "double precision": 0.5, "numeric": Decimal("0.25"),
+    "boolean": False,
+}  # fmt: skip
+_MART_TEXT = {
+    "cause_category": "unknown",
+    "sla_period": "monthly",
+    "breached_metrics": "availability",
+    "primary_breached_metric": "availability",
+    "top_breached_metric": "availability",
+    "trend_driver_metric": "availability",
+    "breach_trend": "worsening",
+}
+
+
+def insert_mart_rows(
+    owner: psycopg.Connection,
+    tenant: Tenant,
+    agent_id: uuid.UUID | str,
+    *,
+    day: dt.date,
+    marker: str,
+    sla_definition_id: uuid.UUID | str | None = None,
+) -> None:
+    """A row of each mart the API reads for the agent's day (and its week and month), written
+    as the daily pipeline writes them: as the owner, into the tables dbt built. Every free
+    text is `marker`, so a leak of any of it shows. The SLA marts only with a definition."""
+    monday = day - dt.timedelta(days=day.weekday())
+    first_of_month = day.replace(day=1)
+    next_month = (first_of_month + dt.timedelta(days=31)).replace(day=1)
+    periods = {
+        "sla_period_compliance": [
+            {"period_granularity": "week", "period_start": monday,
+             "period_end": monday + dt.timedelta(days=7)},
+            {"period_granularity": "month", "period_start": first_of_month,
+             "period_end": next_month},
+        ]
+    }  # fmt: skip
+    for mart in API_MARTS:
+        if mart.startswith("sla_") and sla_definition_id is None:
+            continue
+        columns = owner.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' and table_name = %s order by ordinal_position",
+            (mart,),
+        ).fetchall()
+        assert columns, f"marts.{mart} was not built"
+        for period in periods.get(mart, [{}]):
+            row = {
+                name: _MART_TEXT.get(name, marker) if kind == "text" else _MART_VALUES.get(kind)
+                for name, kind in columns
+            }
+            row |= {
+                "tenant_id": tenant.tenant_id, "agent_id": agent_id, "execution_date": day,
+                "sla_definition_id": sla_definition_id, **period,
+            }  # fmt: skip
+            _insert(owner, f"marts.{mart}", {name: row[name] for name, _ in columns})
+
+
 def _insert(owner: psycopg.Connection, table: str, values: dict[str, Any]) -> None:
     schema, _, name = table.rpartition(".")
     statement = sql.SQL("insert into {} ({}) values ({})").format(
@@ -188,6 +269,7 @@ def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) ->
         ],
     )
     spare = create_api_key(owner, tenant.tenant_id, scopes=["read"], name="spare")
+    sla = create_sla(client, tenant, agent_id=agent["agent_id"])
     return World(
         tenant=tenant,
         agent_id=uuid.UUID(agent["agent_id"]),
@@ -196,6 +278,7 @@ def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) ->
         other_prompt_version_id=uuid.UUID(second["prompt_version_id"]),
         execution_id=execution_id,
         spare_key_id=spare.api_key_id,
+        sla_definition_id=uuid.UUID(sla["sla_definition_id"]),
         agent_ids=[uuid.UUID(agent["agent_id"]), uuid.UUID(other["agent_id"])],
         prompt_version_ids=[
             uuid.UUID(first["prompt_version_id"]),
