@@ -64,9 +64,10 @@ def ensure_partitions(conn: psycopg.Connection, first: date, last: date) -> None
 
 
 def load_small_fleet(
-    conn: psycopg.Connection, tenant: uuid.UUID, *, last_day: date, days: int
+    conn: psycopg.Connection, tenant: uuid.UUID, *, last_day: date, days: int, seed: int = 5
 ) -> None:
-    spec = default_fleet(seed=5, days=days, executions_per_day=40, end_day=last_day)
+    """Execution ids follow from the seed alone: give each tenant its own."""
+    spec = default_fleet(seed=seed, days=days, executions_per_day=40, end_day=last_day)
     load_fleet(conn, tenant_id=tenant, spec=spec)
 
 
