@@ -2,7 +2,9 @@
 one tenant's key shows nothing of the other's, whether listed, filtered for or asked for by id.
 
 Each tenant's text carries a marker of its own, so a leak of any field (a name, a tag, a
-template, an action) is caught, and so is a leak of any id.
+template, an action, an error type or model in the marts) is caught, and so is a leak of any id.
+The marts get their rows as the daily pipeline writes them (as the owner, into the tables dbt
+built), one day per agent: a dbt run per example would take seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.routes import ROUTES
-from tests.api.support import Tenant, create_agent, create_version, insert_execution, ok
+from tests.api.support import (
+    Tenant,
+    create_agent,
+    create_sla,
+    create_version,
+    insert_execution,
+    insert_mart_rows,
+    ok,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +54,13 @@ agent_plan = st.fixed_dictionaries(
             ),
             max_size=3,
         ),
+        "sla": st.sampled_from(["none", "current", "changed", "retired"]),
     }
 )
 tenant_plan = st.fixed_dictionaries(
     {
         "agents": st.lists(agent_plan, min_size=1, max_size=3),
+        "tenant_wide_sla": st.booleans(),
         "edges": st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=3),
         "keys": st.integers(0, 2),
     }
@@ -66,13 +78,14 @@ class Holdings:
     executions: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    slas: list[str] = field(default_factory=list)
 
     @property
     def secrets(self) -> list[str]:
         """Strings that must never appear in another tenant's responses."""
         return [
             self.marker, str(self.tenant.tenant_id), *self.agents, *self.versions,
-            *self.executions, *self.actions, *self.keys,
+            *self.executions, *self.actions, *self.keys, *self.slas,
             *(key.key for key in self.tenant.keys.values()),
             *(str(key.api_key_id) for key in self.tenant.keys.values()),
         ]  # fmt: skip
@@ -118,6 +131,10 @@ def populate(
                 ],
             )  # fmt: skip
             held.executions.append(str(execution_id))
+        sla_id = _define_sla(client, held, spec["sla"], agent_id=agent_id)
+        insert_mart_rows(
+            owner, tenant, agent_id, day=now.date(), marker=held.marker, sla_definition_id=sla_id
+        )
         if spec["status"] == "paused":
             ok(client.patch(f"/v1/agents/{agent_id}", json={"status": "paused"}, headers=auth))
         elif spec["status"] == "archived":
@@ -132,6 +149,8 @@ def populate(
                 ),
                 201,
             )
+    if plan["tenant_wide_sla"]:
+        _define_sla(client, held, "current", agent_id=None)
     # archived last: an archived agent takes no new dependencies
     for agent_id in to_archive:
         ok(client.post(f"/v1/agents/{agent_id}/archive", headers=auth))
@@ -146,6 +165,24 @@ def populate(
         )
         held.keys.append(issued["api_key_id"])
     return held
+
+
+def _define_sla(
+    client: TestClient, held: Holdings, state: str, *, agent_id: str | None
+) -> str | None:
+    """An SLA definition in `state` (none, current, changed: with a successor, retired)."""
+    if state == "none":
+        return None
+    auth = held.tenant.auth("write")
+    sla = create_sla(client, held.tenant, name=held.marker, agent_id=agent_id)
+    held.slas.append(sla["sla_definition_id"])
+    url = f"/v1/sla-definitions/{sla['sla_definition_id']}"
+    if state == "changed":
+        successor = ok(client.patch(url, json={"name": f"{held.marker}-2"}, headers=auth))
+        held.slas.append(successor["sla_definition_id"])
+    elif state == "retired":
+        ok(client.delete(url, headers=auth), 204)
+    return str(sla["sla_definition_id"])
 
 
 def _first(ids: list[str]) -> list[str]:
@@ -185,6 +222,31 @@ READS: dict[str, Callable[[Holdings], list[str]]] = {
     "/v1/executions/{execution_id}": lambda h: [f"/v1/executions/{e}" for e in h.executions],
     "/v1/overview": lambda h: ["/v1/overview"],
     "/v1/keys": lambda h: ["/v1/keys"],
+    "/v1/agents/{agent_id}/metrics/daily": lambda h: [
+        f"/v1/agents/{a}/metrics/daily" for a in h.agents
+    ],
+    "/v1/metrics/errors": lambda h: [
+        "/v1/metrics/errors?group_by=agent&group_by=day&group_by=error_type",
+        *(f"/v1/metrics/errors?agent_id={a}" for a in h.agents),
+    ],
+    "/v1/metrics/costs": lambda h: [
+        "/v1/metrics/costs?group_by=agent&group_by=model&group_by=day",
+        *(f"/v1/metrics/costs?agent_id={a}" for a in h.agents),
+    ],
+    "/v1/sla-definitions": lambda h: [
+        "/v1/sla-definitions?include_retired=true&limit=500",
+        *(f"/v1/sla-definitions?include_retired=true&agent_id={a}" for a in h.agents),
+    ],
+    "/v1/sla-definitions/{sla_definition_id}": lambda h: [
+        f"/v1/sla-definitions/{s}" for s in h.slas
+    ],
+    "/v1/sla-definitions/{sla_definition_id}/compliance": lambda h: [
+        f"/v1/sla-definitions/{s}/compliance" for s in h.slas
+    ],
+    "/v1/sla/reports": lambda h: [
+        *(f"/v1/sla/reports?period={p}" for p in ("daily", "weekly", "monthly")),
+        *(f"/v1/sla/reports?period=weekly&agent_id={a}" for a in h.agents),
+    ],
 }
 
 
@@ -231,6 +293,15 @@ def assert_sees_all_of_its_own(client: TestClient, held: Holdings) -> None:
     keys = {k["api_key_id"] for k in ok(client.get("/v1/keys", headers=held.tenant.auth()))}
     assert set(held.keys) <= keys
     assert len(keys) == len(held.keys) + len(held.tenant.keys)
+    slas = ok(client.get("/v1/sla-definitions?include_retired=true&limit=500", headers=headers))
+    assert {s["sla_definition_id"] for s in slas["items"]} == set(held.slas)
+    for agent_id in held.agents:
+        days = ok(client.get(f"/v1/agents/{agent_id}/metrics/daily", headers=headers))["items"]
+        assert len(days) == 1, agent_id
+    errors = ok(client.get("/v1/metrics/errors?group_by=agent", headers=headers))
+    assert {e["agent_id"] for e in errors["items"]} == set(held.agents)
+    costs = ok(client.get("/v1/metrics/costs?group_by=agent", headers=headers))
+    assert {c["agent_id"] for c in costs["items"]} == set(held.agents)
 
 
 @settings(

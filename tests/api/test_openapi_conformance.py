@@ -4,13 +4,16 @@ Every operation gets its documented examples, the coverage phase (boundary and i
 of every parameter) and 100 fuzzed cases, in both generation modes: positive (valid per the
 document: must not be refused as invalid) and negative (invalid: must be refused with a 4xx).
 Every built-in check runs on every response. The key is an admin key of a tenant with agents,
-prompt versions, dependencies and traced executions; positive cases name those real ids about
-half of the time, so the handlers past the 404 are exercised too, and carry only cursors the
-API handed out (a cursor is opaque: no document can describe the valid ones).
+prompt versions, dependencies, traced executions, SLA definitions and a day of every mart the
+API reads; positive cases name those real ids about half of the time, so the handlers past the
+404 are exercised too, and carry only cursors the API handed out (a cursor is opaque: no
+document can describe the valid ones). What else no document can say, positive cases are made
+to respect here: a date range runs forwards and spans at most a year, an SLA sets a target.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,10 +28,21 @@ from hypothesis import strategies as st
 from schemathesis.python import asgi
 
 from api.app import create_app
+from api.schemas.metrics import MAX_RANGE_DAYS
+from api.schemas.sla import TARGETS
 from meta_agent.connections import ServerUrls
 from meta_agent.settings import load_settings
 from meta_agent.tenants import create_api_key
-from tests.api.support import Tenant, World, create_agent, insert_execution, ok, seed_world
+from tests.api.support import (
+    Tenant,
+    World,
+    create_agent,
+    create_sla,
+    insert_execution,
+    insert_mart_rows,
+    ok,
+    seed_world,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +79,8 @@ class Known:
     ids: dict[str, list[str]] = field(default_factory=dict)
     # agents only the archive operation gets, so the others stay open to change
     archivable: list[str] = field(default_factory=list)
+    # SLA definitions only the retire operation gets, so the others stay open to change
+    retirable: list[str] = field(default_factory=list)
     # (agent, one of its versions), for the paths that name both
     pairs: list[tuple[str, str]] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
@@ -81,6 +97,8 @@ class Known:
         for name, ids in self.ids.items():
             if name == "agent_id" and case.operation.path.endswith("/archive"):
                 ids = self.archivable
+            if name == "sla_definition_id" and case.operation.method.upper() == "DELETE":
+                ids = self.retirable
             if name == "downstream_agent_id":
                 # an agent depending on itself is a 422 no document can rule out
                 ids = [i for i in ids if i != str(case.path_parameters.get("agent_id"))]
@@ -91,6 +109,44 @@ class Known:
         """A valid case carries a cursor the API made (a made-up one is rightly a 422)."""
         if isinstance(case.query, dict) and "cursor" in case.query:
             case.query["cursor"] = self.cursors[case.operation.path]
+
+
+def forward_range(case: schemathesis.Case) -> None:
+    """A valid case's `from` is not after its `to` (or today, its default), and the range spans
+    at most MAX_RANGE_DAYS: two rules across parameters, a 422 no document can rule out."""
+    query = case.query
+    if not isinstance(query, dict) or not isinstance(query.get("from"), str):
+        return
+    first = dt.date.fromisoformat(query["from"])
+    last = (
+        dt.date.fromisoformat(query["to"])
+        if isinstance(query.get("to"), str)
+        else dt.datetime.now(dt.UTC).date()
+    )
+    first, last = min(first, last), max(first, last)
+    if (last - first).days >= MAX_RANGE_DAYS:
+        first = last - dt.timedelta(days=MAX_RANGE_DAYS - 1)
+    query["from"], query["to"] = first.isoformat(), last.isoformat()
+
+
+def sets_a_target(case: schemathesis.Case) -> None:
+    """A valid SLA body leaves at least one target: a rule across fields (and, for a change,
+    across the body and the stored definition, whose targets the seed sets all of)."""
+    body = case.body
+    if case.operation.path != "/v1/sla-definitions" or not isinstance(body, dict):
+        return
+    if all(body.get(name) is None for name in TARGETS):
+        body["target_success_rate"] = 0.99
+
+
+def keeps_a_target(case: schemathesis.Case) -> None:
+    body = case.body
+    if case.operation.method.upper() != "PATCH" or not isinstance(body, dict):
+        return
+    if "sla_definition_id" in case.operation.path and all(
+        name in body and body[name] is None for name in TARGETS
+    ):
+        del body[TARGETS[0]]
 
 
 def _cursor(client: TestClient, tenant: Tenant, url: str) -> str:
@@ -112,6 +168,12 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         str(create_api_key(owner, tenant.tenant_id, scopes=["read"], name="spare").api_key_id)
         for _ in range(2)
     ]
+    slas = [str(w.sla_definition_id) for w in worlds]
+    for world in worlds:
+        insert_mart_rows(
+            owner, tenant, world.agent_id, day=dt.datetime.now(dt.UTC).date(), marker="fuzzed",
+            sla_definition_id=world.sla_definition_id,
+        )  # fmt: skip
     ids = {
         "agent_id": agents,
         "downstream_agent_id": agents,
@@ -120,8 +182,15 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         "against": versions,
         "execution_id": [str(e) for w in worlds for e in w.execution_ids],
         "api_key_id": spares,
+        "sla_definition_id": slas,
     }
     archivable = [create_agent(client, tenant)["agent_id"] for _ in range(2)]
+    retirable = [
+        create_sla(client, tenant, agent_id=create_agent(client, tenant)["agent_id"])[
+            "sla_definition_id"
+        ]
+        for _ in range(2)
+    ]
     pairs = [(str(w.agent_id), str(v)) for w in worlds for v in w.prompt_version_ids]
     cursors = {
         "/v1/agents": _cursor(client, tenant, "/v1/agents"),
@@ -129,8 +198,9 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
             client, tenant, f"/v1/agents/{worlds[0].agent_id}/prompt-versions"
         ),
         "/v1/executions": _cursor(client, tenant, "/v1/executions"),
+        "/v1/sla-definitions": _cursor(client, tenant, "/v1/sla-definitions"),
     }
-    return Known(ids, archivable, pairs, cursors)
+    return Known(ids, archivable, retirable, pairs, cursors)
 
 
 # The document is read from an app that is never started (building it connects nowhere), so it
@@ -171,6 +241,7 @@ def fuzzed_app(
     """An app of its own, whose lifespan schemathesis runs on its own event loop."""
     seeded = seed(client, owner, fuzzed_tenant)
     known.ids, known.archivable, known.pairs = seeded.ids, seeded.archivable, seeded.pairs
+    known.retirable = seeded.retirable
     known.cursors = seeded.cursors
     yield build_app(api_settings)
     asgi.shutdown_lifespans()
@@ -184,6 +255,9 @@ def test_every_operation_conforms_to_the_openapi_document(
     case.operation.app = case.operation.schema.app = fuzzed_app
     if case.meta is not None and case.meta.generation.mode.is_positive:
         known.real_cursor(case)
+        forward_range(case)
+        sets_a_target(case)
+        keeps_a_target(case)
     response = case.call_and_validate(headers=fuzzed_tenant.auth("admin"))
     known.statuses[case.operation.label][response.status_code] += 1
 
