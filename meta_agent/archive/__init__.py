@@ -7,13 +7,8 @@ rows from Postgres (retention.py); `run_query()` runs DuckDB over the archive (q
 
 from meta_agent.archive.files import ArchiveError
 from meta_agent.archive.query import connect_archive, run_query
-from meta_agent.archive.retention import (
-    DEFAULT_RETENTION_DAYS,
-    ArchivedFile,
-    DayOutcome,
-    RetentionReport,
-    run_retention,
-)
+from meta_agent.archive.report import ArchivedFile, DayOutcome, RetentionReport
+from meta_agent.archive.retention import DEFAULT_RETENTION_DAYS, run_retention
 from meta_agent.archive.schema import SCHEMA_VERSION
 
 __all__ = [

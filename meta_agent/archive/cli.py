@@ -20,7 +20,8 @@ from rich.table import Table
 from meta_agent import migrations
 from meta_agent.archive.files import ArchiveError
 from meta_agent.archive.query import run_query
-from meta_agent.archive.retention import RetentionReport, run_retention
+from meta_agent.archive.report import RetentionReport
+from meta_agent.archive.retention import run_retention
 from meta_agent.connections import resolve_urls
 from meta_agent.settings import get_settings
 
@@ -88,7 +89,7 @@ def run(
         )
     report = run_retention(urls.database_url, archive_dir or settings.archive_dir, today=day)
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), default=str))
+        typer.echo(json.dumps(report.as_dict()))
     else:
         _print_report(report)
     if report.errors:

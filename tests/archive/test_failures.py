@@ -137,3 +137,28 @@ def test_one_run_at_a_time(expired):
         with pytest.raises(ArchiveError, match="another retention run"):
             run_retention(raw_db.url, raw_db.archive, today=TODAY)
     _nothing_dropped(raw_db, rows)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "insert into raw.executions (execution_id, tenant_id, agent_id, started_at, status)"
+        " select gen_random_uuid(), tenant_id, agent_id, started_at, status"
+        " from raw.executions limit 1",
+        "update raw.executions set error_message = error_message where ctid = ("
+        "select min(ctid) from raw.executions)",
+        "delete from raw.executions where ctid = (select min(ctid) from raw.executions)",
+    ],
+    ids=["insert", "update that changes nothing", "delete"],
+)
+def test_rows_written_after_their_check_are_told_apart_from_the_rows_checked(expired, write):
+    """The recheck before a drop compares row versions: any write in between keeps the day."""
+    from meta_agent.archive.retention import _row_versions
+
+    raw_db, _ = expired
+    with raw_db.connect() as conn:
+        (tenant,) = conn.execute("select tenant_id from tenants").fetchone()
+        checked = _row_versions(conn, "executions", DAY, [tenant])
+        assert _row_versions(conn, "executions", DAY, [tenant]) == checked
+        conn.execute(write)
+        assert _row_versions(conn, "executions", DAY, [tenant]) != checked
