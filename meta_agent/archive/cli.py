@@ -14,8 +14,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from meta_agent import migrations
 from meta_agent.archive.files import ArchiveError
@@ -58,9 +60,9 @@ def query(
         records = [dict(zip(columns, row, strict=True)) for row in rows]
         typer.echo(json.dumps(records, default=_json_value, ensure_ascii=False))
         return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+    table = Table(*(escape(c) for c in columns))
+    for row in rows:  # Text: a value like "[1, 2]" is data, not rich markup
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     # as wide as the rows need: ids and timestamps are not to be wrapped or cut
     width = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
     Console(highlight=False, width=max(width, console.width)).print(table)
@@ -112,4 +114,4 @@ def _print_report(report: RetentionReport) -> None:
     if report.days:
         console.print(table)
     for error in report.errors:
-        console.print(f"[red]error[/red] {error}")
+        console.print(f"[red]error[/red] {escape(error)}")

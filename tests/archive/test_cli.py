@@ -66,6 +66,14 @@ def test_query_runs_grouped_sql_over_the_archive_and_prints_a_table(archived):
     assert str(expected[0][0]) in result.output
 
 
+def test_values_that_look_like_markup_print_as_they_are(archived):
+    raw_db, _ = archived
+    sql = "select '[red]x[/red]' as v, count(*) from executions"
+    result = runner.invoke(archive_app, ["query", sql, "--archive-dir", str(raw_db.archive)])
+    assert result.exit_code == 0, result.output
+    assert "[red]x[/red]" in result.output
+
+
 def test_query_prints_json_rows_equal_to_postgres_before_the_drop(archived):
     raw_db, expected = archived
     result = runner.invoke(
