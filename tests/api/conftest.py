@@ -6,6 +6,10 @@ session. Tenant names are unique, because every test shares the one database.
 That database is the API tests' own, with the warehouse's marts built (empty) once, as after
 the first daily run: the mart routes read real tables. It is not the session's shared
 migrated database, whose catalog-driven isolation test would find the marts without rows.
+
+The modules that check the numbers of the warehouse routes get `marts`: the dbt tests' raw
+data (two tenants' simulated fleets, SLA definitions) in a database of the module's own, every
+mart built once over its days, and `marts_api`, the app on that database.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from meta_agent import migrations
 from meta_agent.connections import ServerUrls
 from meta_agent.embedded import EmbeddedServers
 from meta_agent.settings import Settings, load_settings
+from meta_agent.tenants import SCOPES, create_api_key
 from tests.api.support import Tenant, World, ensure_partitions, make_tenant, seed_world
 from tests.conftest import TestDatabase, _create_database, _drop_database
+from tests.dbt.conftest import Warehouse, warehouse, warehouse_template  # noqa: F401 (fixtures)
 from tests.dbt.runner import DbtTarget, run_dbt
 
 
@@ -105,3 +111,29 @@ def world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Worl
 @pytest.fixture
 def other_world(client: TestClient, owner: psycopg.Connection, other_tenant: Tenant) -> World:
     return seed_world(client, owner, other_tenant)
+
+
+@pytest.fixture(scope="module")
+def marts(warehouse: Warehouse) -> Warehouse:  # noqa: F811
+    """The module's copy of the dbt tests' raw data, with every mart built over its days."""
+    warehouse.dbt("build", "--resource-type", "seed", "--resource-type", "model")
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def fleet_tenants(marts: Warehouse) -> tuple[Tenant, Tenant]:
+    """The warehouse's two tenants, each with a key per scope."""
+    keyed = []
+    with psycopg.connect(marts.db.owner_url, autocommit=True) as conn:
+        for tenant_id in (marts.tenant_a, marts.tenant_b):
+            keys = {s: create_api_key(conn, tenant_id, scopes=[s], name=s) for s in SCOPES}
+            keyed.append(Tenant(tenant_id, str(tenant_id), keys))
+    return keyed[0], keyed[1]
+
+
+@pytest.fixture(scope="module")
+def marts_api(marts: Warehouse, servers: EmbeddedServers) -> Iterator[TestClient]:
+    """The app on the warehouse's database."""
+    urls = ServerUrls(marts.db.owner_url, marts.db.app_url, servers.redis.url())
+    with TestClient(create_app(load_settings({}), urls)) as test_client:
+        yield test_client

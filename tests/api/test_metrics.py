@@ -1,6 +1,6 @@
 """Warehouse reads through the API: an agent's daily metrics, the error distribution and LLM
-costs equal what dbt put in the marts, built once for this module over two tenants' simulated
-fleets (the dbt tests' own warehouse); each tenant's key reads its own numbers only.
+costs equal what dbt put in the marts (`marts`: built once for this module over two tenants'
+simulated fleets, the dbt tests' own raw data); each tenant's key reads its own numbers only.
 
 The expected numbers come from the mart tables, read directly as the owner.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,48 +20,14 @@ from psycopg.rows import dict_row
 from api.app import create_app
 from meta_agent import migrations
 from meta_agent.connections import ServerUrls
-from meta_agent.embedded import EmbeddedServers
 from meta_agent.settings import load_settings
-from meta_agent.tenants import SCOPES, create_api_key, create_tenant
-from tests.api.support import Tenant, assert_error, ok
-from tests.dbt.conftest import (  # noqa: F401  (fixtures: the dbt tests' warehouse)
-    FIRST_DAY,
-    LAST_DAY,
-    Warehouse,
-    warehouse,
-    warehouse_template,
-)
+from meta_agent.tenants import create_api_key, create_tenant
+from tests.api.support import assert_error, ok
+from tests.dbt.conftest import FIRST_DAY, LAST_DAY, Warehouse
 
 pytestmark = pytest.mark.integration
 
 RANGE = {"from": FIRST_DAY.isoformat(), "to": LAST_DAY.isoformat()}
-
-
-@pytest.fixture(scope="module")
-def marts(warehouse: Warehouse) -> Warehouse:  # noqa: F811
-    """The module's copy of the raw data with every mart built over its days."""
-    warehouse.dbt("build", "--resource-type", "seed", "--resource-type", "model")
-    return warehouse
-
-
-def keyed(owner_url: str, tenant_id: uuid.UUID) -> Tenant:
-    """An existing tenant with a key per scope."""
-    with psycopg.connect(owner_url, autocommit=True) as conn:
-        keys = {s: create_api_key(conn, tenant_id, scopes=[s], name=s) for s in SCOPES}
-    return Tenant(tenant_id, str(tenant_id), keys)
-
-
-@pytest.fixture(scope="module")
-def tenants(marts: Warehouse) -> tuple[Tenant, Tenant]:
-    return keyed(marts.db.owner_url, marts.tenant_a), keyed(marts.db.owner_url, marts.tenant_b)
-
-
-@pytest.fixture(scope="module")
-def api(marts: Warehouse, servers: EmbeddedServers) -> Iterator[TestClient]:
-    """The app on the warehouse's database."""
-    urls = ServerUrls(marts.db.owner_url, marts.db.app_url, servers.redis.url())
-    with TestClient(create_app(load_settings({}), urls)) as client:
-        yield client
 
 
 def mart(marts: Warehouse, query: str, *params: Any) -> list[dict[str, Any]]:
@@ -94,13 +59,13 @@ def agents_of(marts: Warehouse, tenant_id: uuid.UUID) -> list[uuid.UUID]:
 # daily metrics
 
 
-def test_an_agents_days_are_the_mart_rows(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_an_agents_days_are_the_mart_rows(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     agents = agents_of(marts, tenant_a.tenant_id)
     assert len(agents) >= 3
     for agent_id in agents:
         body = ok(
-            api.get(
+            marts_api.get(
                 f"/v1/agents/{agent_id}/metrics/daily", params=RANGE, headers=tenant_a.auth("read")
             )
         )
@@ -122,41 +87,45 @@ def test_an_agents_days_are_the_mart_rows(api, marts, tenants):
             assert_same(item, row)
 
 
-def test_the_range_bounds_the_days_both_included(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_the_range_bounds_the_days_both_included(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     agent_id = agents_of(marts, tenant_a.tenant_id)[0]
     url = f"/v1/agents/{agent_id}/metrics/daily"
     middle = (FIRST_DAY + dt.timedelta(days=1)).isoformat()
-    one = ok(api.get(url, params={"from": middle, "to": middle}, headers=tenant_a.auth()))
+    one = ok(marts_api.get(url, params={"from": middle, "to": middle}, headers=tenant_a.auth()))
     assert [d["execution_date"] for d in one["items"]] == [middle]
-    two = ok(api.get(url, params={"from": middle, "to": "2025-12-31"}, headers=tenant_a.auth()))
+    two = ok(
+        marts_api.get(url, params={"from": middle, "to": "2025-12-31"}, headers=tenant_a.auth())
+    )
     assert [d["execution_date"] for d in two["items"]] == [middle, LAST_DAY.isoformat()]
 
 
-def test_without_a_range_the_last_30_days_up_to_today(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_without_a_range_the_last_30_days_up_to_today(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     agent_id = agents_of(marts, tenant_a.tenant_id)[0]
-    body = ok(api.get(f"/v1/agents/{agent_id}/metrics/daily", headers=tenant_a.auth()))
+    body = ok(marts_api.get(f"/v1/agents/{agent_id}/metrics/daily", headers=tenant_a.auth()))
     today = dt.datetime.now(dt.UTC).date()
     assert body["to"] == today.isoformat()
     assert body["from"] == (today - dt.timedelta(days=29)).isoformat()
     assert body["items"] == []  # the fleet's days are in 2025
     only_to = {"to": LAST_DAY.isoformat()}
     body = ok(
-        api.get(f"/v1/agents/{agent_id}/metrics/daily", params=only_to, headers=tenant_a.auth())
+        marts_api.get(
+            f"/v1/agents/{agent_id}/metrics/daily", params=only_to, headers=tenant_a.auth()
+        )
     )
     assert len(body["items"]) == 3
 
 
-def test_another_tenants_agent_is_not_found(api, marts, tenants):
-    tenant_a, tenant_b = tenants
+def test_another_tenants_agent_is_not_found(marts_api, marts, fleet_tenants):
+    tenant_a, tenant_b = fleet_tenants
     theirs = agents_of(marts, tenant_b.tenant_id)[0]
     for agent_id in (theirs, uuid.uuid4()):
-        response = api.get(
+        response = marts_api.get(
             f"/v1/agents/{agent_id}/metrics/daily", params=RANGE, headers=tenant_a.auth()
         )
         assert_error(response, 404, "not_found")
-    ok(api.get(f"/v1/agents/{theirs}/metrics/daily", params=RANGE, headers=tenant_b.auth()))
+    ok(marts_api.get(f"/v1/agents/{theirs}/metrics/daily", params=RANGE, headers=tenant_b.auth()))
 
 
 @pytest.mark.parametrize(
@@ -171,36 +140,42 @@ def test_another_tenants_agent_is_not_found(api, marts, tenants):
         ({"to": "yesterday"}, "to"),
     ],
 )
-def test_a_bad_range_is_refused_naming_the_parameter(api, marts, tenants, params, parameter):
-    tenant_a, _ = tenants
+def test_a_bad_range_is_refused_naming_the_parameter(
+    marts_api, marts, fleet_tenants, params, parameter
+):
+    tenant_a, _ = fleet_tenants
     agent_id = agents_of(marts, tenant_a.tenant_id)[0]
     for url in (f"/v1/agents/{agent_id}/metrics/daily", "/v1/metrics/errors", "/v1/metrics/costs"):
-        error = assert_error(api.get(url, params=params, headers=tenant_a.auth()), 422)
+        error = assert_error(marts_api.get(url, params=params, headers=tenant_a.auth()), 422)
         assert [d["location"] for d in error["details"]] == [["query", parameter]], url
 
 
-def test_a_range_of_exactly_366_days_is_accepted(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_a_range_of_exactly_366_days_is_accepted(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     params = {"from": "2024-03-17", "to": "2025-03-17"}
     assert (LAST_DAY - dt.date(2024, 3, 17)).days + 1 == 366
-    body = ok(api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
+    body = ok(marts_api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
     assert body["items"]
 
 
-def test_the_reads_want_a_key_with_the_read_scope(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_the_reads_want_a_key_with_the_read_scope(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     agent_id = agents_of(marts, tenant_a.tenant_id)[0]
     for url in (f"/v1/agents/{agent_id}/metrics/daily", "/v1/metrics/errors", "/v1/metrics/costs"):
-        assert_error(api.get(url, params=RANGE), 401, "unauthenticated")
-        assert_error(api.get(url, params=RANGE, headers=tenant_a.auth("ingest")), 403, "forbidden")
+        assert_error(marts_api.get(url, params=RANGE), 401, "unauthenticated")
+        assert_error(
+            marts_api.get(url, params=RANGE, headers=tenant_a.auth("ingest")), 403, "forbidden"
+        )
 
 
 # error distribution
 
 
-def test_errors_by_type_are_the_marts_sums_with_shares_of_all_failures(api, marts, tenants):
-    tenant_a, _ = tenants
-    body = ok(api.get("/v1/metrics/errors", params=RANGE, headers=tenant_a.auth()))
+def test_errors_by_type_are_the_marts_sums_with_shares_of_all_failures(
+    marts_api, marts, fleet_tenants
+):
+    tenant_a, _ = fleet_tenants
+    body = ok(marts_api.get("/v1/metrics/errors", params=RANGE, headers=tenant_a.auth()))
     rows = mart(
         marts,
         "select error_type, cause_category, sum(failure_count)::bigint as failures,"
@@ -229,10 +204,10 @@ def test_errors_by_type_are_the_marts_sums_with_shares_of_all_failures(api, mart
     assert sum(i["share_of_failures"] for i in body["items"]) == pytest.approx(1.0)
 
 
-def test_errors_grouped_by_agent_day_and_type_are_the_mart_rows(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_errors_grouped_by_agent_day_and_type_are_the_mart_rows(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     params = {**RANGE, "group_by": ["agent", "day", "error_type"]}
-    body = ok(api.get("/v1/metrics/errors", params=params, headers=tenant_a.auth()))
+    body = ok(marts_api.get("/v1/metrics/errors", params=params, headers=tenant_a.auth()))
     rows = mart(
         marts,
         "select e.agent_id, e.execution_date, e.error_type, e.cause_category, e.failure_count,"
@@ -250,11 +225,11 @@ def test_errors_grouped_by_agent_day_and_type_are_the_mart_rows(api, marts, tena
     assert days == sorted(days)
 
 
-def test_errors_of_one_agent_and_by_cause_category(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_errors_of_one_agent_and_by_cause_category(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     for agent_id in agents_of(marts, tenant_a.tenant_id):
         params = {**RANGE, "agent_id": str(agent_id), "group_by": "cause_category"}
-        body = ok(api.get("/v1/metrics/errors", params=params, headers=tenant_a.auth()))
+        body = ok(marts_api.get("/v1/metrics/errors", params=params, headers=tenant_a.auth()))
         rows = mart(
             marts,
             "select cause_category, sum(failure_count) as failures"
@@ -270,10 +245,10 @@ def test_errors_of_one_agent_and_by_cause_category(api, marts, tenants):
 # costs
 
 
-def test_costs_by_agent_model_and_day_are_the_mart_rows(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_costs_by_agent_model_and_day_are_the_mart_rows(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     params = {**RANGE, "group_by": ["agent", "model", "day"]}
-    body = ok(api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
+    body = ok(marts_api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
     rows = mart(
         marts,
         "select c.agent_id, a.name as agent_name, c.model_name, c.execution_date,"
@@ -296,10 +271,10 @@ def test_costs_by_agent_model_and_day_are_the_mart_rows(api, marts, tenants):
         assert item["share_of_cost"] == pytest.approx(float(row["cost_usd"] / total), rel=1e-12)
 
 
-def test_costs_by_model_sum_the_mart_over_agents_and_days(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_costs_by_model_sum_the_mart_over_agents_and_days(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     params = {**RANGE, "group_by": "model"}
-    body = ok(api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
+    body = ok(marts_api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
     rows = mart(
         marts,
         "select model_name, sum(cost_usd) as cost, sum(llm_call_count) as calls"
@@ -314,11 +289,11 @@ def test_costs_by_model_sum_the_mart_over_agents_and_days(api, marts, tenants):
     assert all(i["agent_id"] is i["execution_date"] is None for i in body["items"])
 
 
-def test_costs_by_day_is_the_default_and_one_agent_can_be_chosen(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_costs_by_day_is_the_default_and_one_agent_can_be_chosen(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     agent_id = agents_of(marts, tenant_a.tenant_id)[0]
     params = {**RANGE, "agent_id": str(agent_id)}
-    body = ok(api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
+    body = ok(marts_api.get("/v1/metrics/costs", params=params, headers=tenant_a.auth()))
     rows = mart(
         marts,
         "select execution_date, sum(cost_usd) as cost from marts.cost_daily"
@@ -331,13 +306,15 @@ def test_costs_by_day_is_the_default_and_one_agent_can_be_chosen(api, marts, ten
     ]
 
 
-def test_a_dimension_named_twice_groups_once(api, marts, tenants):
-    tenant_a, _ = tenants
+def test_a_dimension_named_twice_groups_once(marts_api, marts, fleet_tenants):
+    tenant_a, _ = fleet_tenants
     once = ok(
-        api.get("/v1/metrics/costs", params={**RANGE, "group_by": "model"}, headers=tenant_a.auth())
+        marts_api.get(
+            "/v1/metrics/costs", params={**RANGE, "group_by": "model"}, headers=tenant_a.auth()
+        )
     )
     twice = ok(
-        api.get(
+        marts_api.get(
             "/v1/metrics/costs",
             params={**RANGE, "group_by": ["model", "model"]},
             headers=tenant_a.auth(),
@@ -355,24 +332,30 @@ def test_a_dimension_named_twice_groups_once(api, marts, tenants):
         ("/v1/metrics/errors", {"agent_id": "not-a-uuid"}),
     ],
 )
-def test_bad_filters_are_refused(api, marts, tenants, url, params):
-    tenant_a, _ = tenants
-    error = assert_error(api.get(url, params={**RANGE, **params}, headers=tenant_a.auth()), 422)
+def test_bad_filters_are_refused(marts_api, marts, fleet_tenants, url, params):
+    tenant_a, _ = fleet_tenants
+    error = assert_error(
+        marts_api.get(url, params={**RANGE, **params}, headers=tenant_a.auth()), 422
+    )
     assert error["details"]
 
 
 # tenants
 
 
-def test_each_tenant_reads_its_own_numbers_and_nothing_of_the_other(api, marts, tenants):
-    for reader, other in (tenants, tenants[::-1]):
+def test_each_tenant_reads_its_own_numbers_and_nothing_of_the_other(
+    marts_api, marts, fleet_tenants
+):
+    for reader, other in (fleet_tenants, fleet_tenants[::-1]):
         own = {str(a) for a in agents_of(marts, reader.tenant_id)}
         foreign = [str(a) for a in agents_of(marts, other.tenant_id)]
         for url in ("/v1/metrics/costs", "/v1/metrics/errors"):
-            body = ok(api.get(url, params={**RANGE, "group_by": "agent"}, headers=reader.auth()))
+            body = ok(
+                marts_api.get(url, params={**RANGE, "group_by": "agent"}, headers=reader.auth())
+            )
             assert {i["agent_id"] for i in body["items"]} == own, url
             for agent_id in foreign:
-                filtered = api.get(
+                filtered = marts_api.get(
                     url, params={**RANGE, "agent_id": agent_id}, headers=reader.auth()
                 )
                 assert ok(filtered)["items"] == [], url
@@ -381,7 +364,7 @@ def test_each_tenant_reads_its_own_numbers_and_nothing_of_the_other(api, marts, 
             "select sum(cost_usd) as cost from marts.cost_daily where tenant_id = %s",
             reader.tenant_id,
         )[0]["cost"]
-        body = ok(api.get("/v1/metrics/costs", params=RANGE, headers=reader.auth()))
+        body = ok(marts_api.get("/v1/metrics/costs", params=RANGE, headers=reader.auth()))
         assert Decimal(body["cost_usd"]) == total
 
 
