@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
 import psycopg
@@ -90,8 +89,10 @@ def test_retention_is_30_days_unless_the_tenant_sets_it(raw_db):
         ).fetchone() == (30,)
         ensure_partitions(conn, DAY, DAY)
         insert_execution(conn, tenant, at(DAY, 23.9))
-        # rows of a tenant that no longer exists keep the default too
-        orphan = insert_execution(conn, uuid.uuid4(), at(DAY, 1))
+        # rows of a tenant that was deleted since (raw rows have no foreign key) keep it too
+        gone = create_tenant(conn, "gone", retention_days=1)
+        orphan = insert_execution(conn, gone, at(DAY, 1))
+        conn.execute("delete from tenants where tenant_id = %s", (gone,))
 
     day_30 = run_retention(raw_db.url, raw_db.archive, today=DAY + timedelta(days=30))
     assert day_30.days == ()
