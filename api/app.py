@@ -86,3 +86,12 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
     app.include_router(health.router)
     app.include_router(build_v1_router())
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app for a uvicorn worker process, whose parent exported the server URLs."""
+    from meta_agent.connections import resolve_urls
+    from meta_agent.settings import load_settings
+
+    settings = load_settings()
+    return create_app(settings, resolve_urls(settings, need_redis=True))

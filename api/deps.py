@@ -66,15 +66,14 @@ async def _session(
     key = credentials.credentials
     if len(key) > 200 or not key.isascii():
         raise ApiError(401, "the API key is not valid")
-    async with database(request).transaction() as conn:
-        # One round trip: the key's tenant becomes the transaction's as it is looked up.
-        cursor = await conn.execute(
-            "select k.api_key_id, k.tenant_id, k.scopes,"
-            " set_config('app.tenant_id', k.tenant_id::text, true)"
-            " from app.authenticate_api_key(%s) as k",
-            (hash_key(key),),
-        )
-        row = await cursor.fetchone()
+    # One round trip: BEGIN and the key lookup travel together, and the key's tenant becomes
+    # the transaction's as it is looked up.
+    async with database(request).transaction_opened_by(
+        "select k.api_key_id, k.tenant_id, k.scopes,"
+        " set_config('app.tenant_id', k.tenant_id::text, true)"
+        " from app.authenticate_api_key(%s) as k",
+        (hash_key(key),),
+    ) as (conn, row):
         if row is None:
             raise ApiError(401, "the API key is not valid")
         principal = Principal(row["api_key_id"], row["tenant_id"], frozenset(row["scopes"]))

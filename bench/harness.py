@@ -29,7 +29,7 @@ class ServedTenant:
 
 
 @contextmanager
-def served_tenant(scopes: list[str]) -> Iterator[ServedTenant]:
+def served_tenant(scopes: list[str], *, workers: int = 1) -> Iterator[ServedTenant]:
     settings = load_settings()
     if not (settings.uses_embedded_postgres and settings.uses_embedded_redis):
         raise MetaAgentError(
@@ -50,7 +50,7 @@ def served_tenant(scopes: list[str]) -> Iterator[ServedTenant]:
             METAAGENT_LOG_LEVEL="WARNING",
             METAAGENT_DB_POOL_MAX_SIZE="20",
         )
-        api = ApiProcess(environ)
+        api = ApiProcess(environ, workers=workers)
         api.start()
         try:
             yield ServedTenant(owner_url, tenant_id, key, api)

@@ -3,6 +3,7 @@ kill it like a crash would, or measure it over a real socket."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ class ApiProcess:
 
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,10 +35,20 @@ class ApiProcess:
 
     def start(self, timeout_s: float = 30) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "meta_agent", "api", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "meta_agent",
+                "api",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: a kill takes its workers too
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -52,7 +64,7 @@ class ApiProcess:
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as in a crash."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:

@@ -28,8 +28,9 @@
             where polrelid = '{{ table }}'::regclass and polname = 'tenant_isolation'
         ) then
             create policy tenant_isolation on {{ table }}
-            using (tenant_id = app.current_tenant_id())
-            with check (tenant_id = app.current_tenant_id());
+            -- a scalar subquery: evaluated once per statement, not per row (migration 0011)
+            using (tenant_id = (select app.current_tenant_id()))
+            with check (tenant_id = (select app.current_tenant_id()));
         end if;
         {%- if grant_to_app %}
         if not has_table_privilege('{{ app_role }}', '{{ table }}', 'select') then
