@@ -1,0 +1,315 @@
+-- One circuit breaker operation, atomically: the Lua twin of realtime/breaker/core.py.
+-- Every rule here mirrors a function there, in the same order, with the same arithmetic
+-- (IEEE doubles for the rates and the backoff), so the two agree step by step.
+--
+-- KEYS[1]  the breaker's state hash      KEYS[2]  its window hash
+-- ARGV[1]  op: acquire | result | advance | force | reset | reconfigure | restore
+-- ARGV[2]  now (ms)     ARGV[3..15] the config (see redis_store.config_args)
+-- ARGV[16..] the op's own arguments
+--
+-- State hash fields: st state, v version, ch changed, clk clock, oa opened, ou open until,
+-- co consecutive opens, cf consecutive failures, pl probe limit, pi probes issued,
+-- ps probes succeeded, d<slot> deadline of a probe still out, fb forced by, fr forced reason,
+-- sh window shape.
+-- Window hash fields: c calls, f failures, sl slow calls; count window: n calls ever recorded,
+-- o<slot> outcome code (1 × failed + 2 × slow); time window: l last second recorded,
+-- e<slot> second, c<slot> calls, f<slot> failures, s<slot> slow calls of that second.
+
+local S, W = KEYS[1], KEYS[2]
+local op = ARGV[1]
+
+local function int(x) return string.format('%d', x) end
+local function opt(x) if x == nil then return '' end return int(x) end
+local function num(x) if x == nil or x == false or x == '' then return nil end return tonumber(x) end
+
+local cfg = {
+    enabled = ARGV[3] == '1', kind = ARGV[4], size = tonumber(ARGV[5]),
+    min_calls = tonumber(ARGV[6]), fr = tonumber(ARGV[7]), slow_ms = tonumber(ARGV[8]),
+    sr = tonumber(ARGV[9]), consec = tonumber(ARGV[10]), open_ms = tonumber(ARGV[11]),
+    mult = tonumber(ARGV[12]), max_open = tonumber(ARGV[13]), probes = tonumber(ARGV[14]),
+    deadline_ms = tonumber(ARGV[15]),
+}
+local shape = ARGV[4] .. ':' .. ARGV[5]
+
+-- load ---------------------------------------------------------------------------------
+local raw = redis.call('HGETALL', S)
+local h = {}
+for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+local s = {
+    state = h.st or 'closed', version = tonumber(h.v or '0'), changed = tonumber(h.ch or '0'),
+    clock = tonumber(h.clk or '0'), opened = num(h.oa), open_until = num(h.ou),
+    copens = tonumber(h.co or '0'), cfails = tonumber(h.cf or '0'),
+    plimit = tonumber(h.pl or '0'), pissued = tonumber(h.pi or '0'),
+    psucc = tonumber(h.ps or '0'), forced_by = h.fb, forced_reason = h.fr, shape = h.sh or '',
+    probes = {},
+}
+local old_slots = {}
+for k, val in pairs(h) do
+    if string.sub(k, 1, 1) == 'd' then
+        local slot = tonumber(string.sub(k, 2))
+        s.probes[slot] = tonumber(val)
+        old_slots[#old_slots + 1] = k
+    end
+end
+local wraw = redis.call('HMGET', W, 'c', 'f', 'sl')
+local w = { c = tonumber(wraw[1] or '0'), f = tonumber(wraw[2] or '0'), sl = tonumber(wraw[3] or '0') }
+
+local function clear_window()
+    redis.call('DEL', W)
+    w = { c = 0, f = 0, sl = 0 }
+end
+
+local function earliest_deadline()
+    local best = nil
+    for _, d in pairs(s.probes) do if best == nil or d < best then best = d end end
+    return best
+end
+
+-- begin: clamp the clock, discard a window of another shape
+local function begin(now)
+    if now > s.clock then s.clock = now end
+    if s.shape ~= shape then
+        clear_window()
+        s.shape = shape
+    end
+end
+
+-- transitions ------------------------------------------------------------------------------
+local transition = nil
+
+local function record_transition(before, cause)
+    local remaining = s.plimit - s.pissued
+    if remaining < 0 then remaining = 0 end
+    transition = {
+        before.state, s.state, cause, int(s.version), int(s.clock),
+        int(before.c), int(before.f), int(before.sl), int(before.cfails), int(before.psucc),
+        int(s.copens), opt(s.opened), opt(s.open_until), int(remaining),
+        opt(earliest_deadline()), s.forced_by or '', s.forced_reason or '',
+    }
+end
+
+local function snapshot()
+    return { state = s.state, c = w.c, f = w.f, sl = w.sl, cfails = s.cfails, psucc = s.psucc }
+end
+
+-- `target` entered now: a new version, no window, no probes, no backoff
+local function cleared(target, forced_by, forced_reason)
+    s.state = target
+    s.version = s.version + 1
+    s.changed = s.clock
+    s.opened, s.open_until = nil, nil
+    s.copens, s.cfails = 0, 0
+    s.plimit, s.pissued, s.psucc = 0, 0, 0
+    s.probes = {}
+    s.forced_by, s.forced_reason = forced_by, forced_reason
+    clear_window()
+end
+
+local function open_duration_for(opens)
+    local d, cap = cfg.open_ms, cfg.max_open
+    for _ = 1, opens - 1 do
+        if d >= cap or cfg.mult == 1 then break end
+        d = math.min(cap, d * cfg.mult)
+    end
+    return math.floor(d)
+end
+
+local function open(cause)
+    local before = snapshot()
+    local opens = s.copens + 1
+    cleared('open', nil, nil)
+    s.opened = s.clock
+    s.open_until = s.clock + open_duration_for(opens)
+    s.copens = opens
+    record_transition(before, cause)
+end
+
+local function close(target, cause)
+    local before = snapshot()
+    cleared(target, nil, nil)
+    record_transition(before, cause)
+end
+
+local function advance()
+    local d = earliest_deadline()
+    if s.state == 'half_open' and d ~= nil and d <= s.clock then
+        open('probe_deadline')
+        return true
+    end
+    return false
+end
+
+local function issue_probe()
+    local slot = s.pissued
+    local deadline = s.clock + cfg.deadline_ms
+    s.pissued = slot + 1
+    s.probes[slot] = deadline
+    return { 'permit', 'probe', int(s.version), int(slot), int(deadline) }
+end
+
+-- window -------------------------------------------------------------------------------------
+local function record(failed, slow)
+    local code = (failed and 1 or 0) + (slow and 2 or 0)
+    if cfg.kind == 'count' then
+        local n = tonumber(redis.call('HGET', W, 'n') or '0')
+        local slot = n % cfg.size
+        if n >= cfg.size then
+            local old = tonumber(redis.call('HGET', W, 'o' .. slot))
+            w.c, w.f, w.sl = w.c - 1, w.f - (old % 2), w.sl - math.floor(old / 2)
+        end
+        redis.call('HSET', W, 'o' .. slot, code, 'n', int(n + 1))
+    else
+        local sec = math.floor(s.clock / 1000)
+        local last = num(redis.call('HGET', W, 'l'))
+        if last ~= nil and sec > last then
+            if sec - last >= cfg.size then
+                clear_window()
+            else
+                for t = last + 1, sec do
+                    local i = t % cfg.size
+                    local b = redis.call('HMGET', W, 'e' .. i, 'c' .. i, 'f' .. i, 's' .. i)
+                    if b[1] then
+                        w.c = w.c - tonumber(b[2])
+                        w.f = w.f - tonumber(b[3])
+                        w.sl = w.sl - tonumber(b[4])
+                        redis.call('HDEL', W, 'e' .. i, 'c' .. i, 'f' .. i, 's' .. i)
+                    end
+                end
+            end
+        end
+        local i = sec % cfg.size
+        redis.call('HSET', W, 'e' .. i, int(sec), 'l', int(sec))
+        redis.call('HINCRBY', W, 'c' .. i, 1)
+        redis.call('HINCRBY', W, 'f' .. i, failed and 1 or 0)
+        redis.call('HINCRBY', W, 's' .. i, slow and 1 or 0)
+    end
+    w.c = w.c + 1
+    if failed then w.f = w.f + 1 end
+    if slow then w.sl = w.sl + 1 end
+    redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl))
+    if failed then s.cfails = s.cfails + 1 else s.cfails = 0 end
+
+    local considered = math.max(w.c, cfg.min_calls)
+    if w.f / considered >= cfg.fr then
+        open('failure_rate')
+    elseif w.sl / considered >= cfg.sr then
+        open('slow_call_rate')
+    elseif cfg.consec > 0 and s.cfails >= cfg.consec then
+        open('consecutive_failures')
+    end
+end
+
+-- operations -------------------------------------------------------------------------------
+local decision = { 'none', '', '', '', '' }
+
+local function acquire()
+    if not cfg.enabled and s.state ~= 'forced_open' then
+        decision = { 'permit', 'unguarded', int(s.version), '', '' }
+        return
+    end
+    advance()
+    local now = s.clock
+    if s.state == 'closed' then
+        decision = { 'permit', 'call', int(s.version), '', '' }
+    elseif s.state == 'forced_closed' then
+        decision = { 'permit', 'forced', int(s.version), '', '' }
+    elseif s.state == 'forced_open' then
+        decision = { 'rejected', 'forced_open', '', '', '' }
+    elseif s.state == 'open' then
+        if now < s.open_until then
+            decision = { 'rejected', 'open', int(s.open_until - now), '', '' }
+        else
+            local before = snapshot()
+            s.state = 'half_open'
+            s.version = s.version + 1
+            s.changed = now
+            s.plimit, s.pissued, s.psucc = cfg.probes, 0, 0
+            s.probes = {}
+            decision = issue_probe()
+            record_transition(before, 'open_elapsed')
+        end
+    elseif s.state == 'half_open' then
+        if s.pissued < s.plimit then
+            decision = issue_probe()
+        else
+            decision = { 'rejected', 'half_open', opt(earliest_deadline() and earliest_deadline() - now), '', '' }
+        end
+    end
+end
+
+local function result(kind, version, slot, deadline, failed, slow)
+    if not cfg.enabled then return end
+    if advance() then return end
+    if kind == '' then kind = 'call' end
+    local current = version == nil or version == s.version
+    if kind == 'call' and current and s.state == 'closed' then
+        record(failed, slow)
+    elseif kind == 'probe' and current and s.state == 'half_open' then
+        if slot == nil or s.probes[slot] == nil or s.probes[slot] ~= deadline then return end
+        s.probes[slot] = nil
+        if failed then
+            open('probe_failed')
+            return
+        end
+        s.psucc = s.psucc + 1
+        if s.psucc >= s.plimit then close('closed', 'probe_succeeded') end
+    end
+end
+
+if op == 'restore' then
+    -- ARGV[16..]: the state to install; refused when Redis already holds this version or newer
+    if redis.call('EXISTS', S) == 1 and s.version >= tonumber(ARGV[17]) then return { 0 } end
+    redis.call('DEL', S, W)
+    local fields = { 'st', 'v', 'ch', 'clk', 'oa', 'ou', 'co', 'cf', 'pl', 'pi', 'ps', 'fb', 'fr' }
+    for i, f in ipairs(fields) do
+        if ARGV[15 + i] ~= '' then redis.call('HSET', S, f, ARGV[15 + i]) end
+    end
+    redis.call('HSET', S, 'sh', '')
+    for i = 29, #ARGV, 2 do redis.call('HSET', S, 'd' .. ARGV[i], ARGV[i + 1]) end
+    return { 1 }
+end
+
+begin(tonumber(ARGV[2]))
+if op == 'acquire' then
+    acquire()
+elseif op == 'result' then
+    local failed = ARGV[20] == 'failure'
+    local slow = tonumber(ARGV[21]) >= cfg.slow_ms
+    result(ARGV[16], num(ARGV[17]), num(ARGV[18]), num(ARGV[19]), failed, slow)
+elseif op == 'advance' then
+    advance()
+elseif op == 'force' then
+    local before = snapshot()
+    cleared(ARGV[16], ARGV[17], ARGV[18])
+    record_transition(before, 'manual')
+elseif op == 'reset' then
+    close('closed', 'manual')
+elseif op == 'reconfigure' then
+    local before = snapshot()
+    s.version = s.version + 1
+    clear_window()
+    record_transition(before, 'config_changed')
+else
+    return redis.error_reply('unknown breaker op ' .. tostring(op))
+end
+
+-- store --------------------------------------------------------------------------------------
+redis.call('HSET', S, 'st', s.state, 'v', int(s.version), 'ch', int(s.changed),
+    'clk', int(s.clock), 'co', int(s.copens), 'cf', int(s.cfails), 'pl', int(s.plimit),
+    'pi', int(s.pissued), 'ps', int(s.psucc), 'sh', s.shape)
+local optional = { oa = s.opened, ou = s.open_until }
+for f, val in pairs(optional) do
+    if val == nil then redis.call('HDEL', S, f) else redis.call('HSET', S, f, int(val)) end
+end
+local texts = { fb = s.forced_by, fr = s.forced_reason }
+for f, val in pairs(texts) do
+    if val == nil then redis.call('HDEL', S, f) else redis.call('HSET', S, f, val) end
+end
+for _, k in ipairs(old_slots) do redis.call('HDEL', S, k) end
+for slot, d in pairs(s.probes) do redis.call('HSET', S, 'd' .. int(slot), int(d)) end
+
+local reply = decision
+if transition ~= nil then
+    for _, v in ipairs(transition) do reply[#reply + 1] = v end
+end
+return reply

@@ -1,0 +1,192 @@
+"""Postgres is the breakers' record: every transition becomes a `circuit_breaker_events` row and
+the new `circuit_breaker_states` row, in one transaction; after a Redis loss the states are
+put back into the store from those rows.
+
+Writes are idempotent and order-tolerant: an event is keyed by (tenant, agent, version), and
+the state row is only ever replaced by a higher version, so a retried or late write (a second
+worker, a crash between Redis and Postgres) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from meta_agent.db import Database, with_retry
+from realtime.breaker.config import BreakerConfig, BreakerConfigError
+from realtime.breaker.state import BreakerState, State, Transition, to_datetime, to_ms
+from realtime.breaker.store import BreakerKey, BreakerStore
+
+log = logging.getLogger(__name__)
+
+_INSERT_EVENT = """
+insert into circuit_breaker_events (
+    tenant_id, agent_id, from_state, to_state, occurred_at, cause, actor, reason, metrics, version
+) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+on conflict (tenant_id, agent_id, version) do nothing
+"""
+
+_UPSERT_STATE = """
+insert into circuit_breaker_states as s (
+    tenant_id, agent_id, state, state_changed_at, opened_at, open_until, consecutive_opens,
+    half_open_permits_remaining, half_open_deadline_at, forced_by, forced_reason, version
+) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+on conflict (tenant_id, agent_id) do update set
+    state = excluded.state,
+    state_changed_at = excluded.state_changed_at,
+    opened_at = excluded.opened_at,
+    open_until = excluded.open_until,
+    consecutive_opens = excluded.consecutive_opens,
+    half_open_permits_remaining = excluded.half_open_permits_remaining,
+    half_open_deadline_at = excluded.half_open_deadline_at,
+    forced_by = excluded.forced_by,
+    forced_reason = excluded.forced_reason,
+    version = excluded.version
+where s.version < excluded.version
+"""
+
+_STATES = """
+select s.*, to_jsonb(c) as config
+from circuit_breaker_states as s
+left join circuit_breaker_configs as c using (tenant_id, agent_id)
+"""
+
+
+def _at(ms: int | None) -> Any:
+    return None if ms is None else to_datetime(ms)
+
+
+async def persist_transitions(
+    db: Database, key: BreakerKey, transitions: Iterable[Transition]
+) -> int:
+    """Record `transitions` (in order) for one breaker; returns how many events were new."""
+    pending = list(transitions)
+    if not pending:
+        return 0
+
+    async def write() -> int:
+        written = 0
+        async with db.tenant_transaction(key.tenant_id) as conn:
+            for t in pending:
+                cursor = await conn.execute(
+                    _INSERT_EVENT,
+                    (
+                        key.tenant_id,
+                        key.agent_id,
+                        t.from_state.value,
+                        t.to_state.value,
+                        to_datetime(t.at_ms),
+                        t.cause.value,
+                        t.actor,
+                        t.reason,
+                        Jsonb(t.metrics()),
+                        t.version,
+                    ),
+                )
+                written += cursor.rowcount
+                await conn.execute(
+                    _UPSERT_STATE,
+                    (
+                        key.tenant_id,
+                        key.agent_id,
+                        t.to_state.value,
+                        to_datetime(t.at_ms),
+                        _at(t.opened_ms),
+                        _at(t.open_until_ms),
+                        t.consecutive_opens,
+                        t.permits_remaining,
+                        _at(t.half_open_deadline_ms),
+                        t.forced_by,
+                        t.forced_reason,
+                        t.version,
+                    ),
+                )
+        return written
+
+    return await with_retry(write)
+
+
+async def load_config(db: Database, key: BreakerKey) -> BreakerConfig:
+    """The agent's configuration, or the defaults when it has no row."""
+    async with db.tenant_transaction(key.tenant_id) as conn:
+        cursor = await conn.execute(
+            "select * from circuit_breaker_configs where agent_id = %s", (key.agent_id,)
+        )
+        return BreakerConfig.from_row(await cursor.fetchone())
+
+
+def state_from_row(row: Mapping[str, Any], probe_limit: int) -> BreakerState:
+    """The store state for a `circuit_breaker_states` row, with an empty window.
+
+    A row is written at transitions only, so probes admitted since are unknown: they report
+    into nothing (their slots are not out), and the probe the row shows as out is awaited
+    until its deadline. At worst a round admits up to `probe_limit` - 1 extra probes.
+    """
+    state = State(row["state"])
+    changed = to_ms(row["state_changed_at"])
+    deadline = row["half_open_deadline_at"]
+    remaining = int(row["half_open_permits_remaining"])
+    probes: tuple[tuple[int, int], ...] = ()
+    limit = issued = 0
+    if state is State.HALF_OPEN:
+        limit = max(probe_limit, remaining + (deadline is not None))
+        issued = limit - remaining
+        if deadline is not None:
+            probes = ((issued - 1, to_ms(deadline)),)
+    return BreakerState(
+        state=state,
+        version=int(row["version"]),
+        changed_ms=changed,
+        clock_ms=changed,
+        opened_ms=None if row["opened_at"] is None else to_ms(row["opened_at"]),
+        open_until_ms=None if row["open_until"] is None else to_ms(row["open_until"]),
+        consecutive_opens=int(row["consecutive_opens"]),
+        probe_limit=limit,
+        probes_issued=issued,
+        probes_succeeded=issued - len(probes),
+        probe_deadlines=probes,
+        forced_by=row["forced_by"],
+        forced_reason=row["forced_reason"],
+    )
+
+
+async def breaker_tenants(db: Database) -> list[uuid.UUID]:
+    """Every tenant with a breaker row (through the one function that may look past RLS)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute("select app.circuit_breaker_tenants() as tenant_id")
+        return [row["tenant_id"] for row in await cursor.fetchall()]
+
+
+async def restore_from_postgres(
+    db: Database,
+    store: BreakerStore,
+    *,
+    now_ms: int,
+    tenant_ids: Sequence[uuid.UUID] | None = None,
+) -> int:
+    """Put every breaker's last persisted state back into `store`; returns how many were
+    installed. A breaker the store holds at the same or a newer version is left alone, so
+    this is safe to run at any time, by several workers at once."""
+    tenants = await breaker_tenants(db) if tenant_ids is None else list(tenant_ids)
+    installed = 0
+    for tenant_id in tenants:
+        async with db.tenant_transaction(tenant_id) as conn:
+            rows = await (await conn.execute(_STATES)).fetchall()
+        for row in rows:
+            try:
+                limit = BreakerConfig.from_row(row["config"]).half_open_permitted_probes
+            except BreakerConfigError as exc:
+                log.warning(
+                    "breaker of agent %s: %s; restoring with the default probe count",
+                    row["agent_id"],
+                    exc,
+                )
+                limit = BreakerConfig().half_open_permitted_probes
+            key = BreakerKey(tenant_id, row["agent_id"])
+            installed += await store.restore(key, state_from_row(row, limit))
+    await store.mark_restored(now_ms)
+    return installed

@@ -1,0 +1,77 @@
+"""Where breaker state lives, as an interface: the realtime worker, the API and the tests
+program against `BreakerStore`; `RedisBreakerStore` is the production implementation.
+
+Every operation is one atomic step on one breaker and returns the transitions it caused,
+which the caller persists (`persistence.persist_transitions`) and publishes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from realtime.breaker.config import BreakerConfig
+from realtime.breaker.state import Acquisition, BreakerState, Outcome, Permit, State, Transition
+
+
+@dataclass(frozen=True)
+class BreakerKey:
+    """One breaker: an agent of a tenant."""
+
+    tenant_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+class BreakerStore(Protocol):
+    """Atomic breaker operations; each mirrors the function of the same name in `core`."""
+
+    async def try_acquire(
+        self, key: BreakerKey, config: BreakerConfig, now_ms: int
+    ) -> Acquisition: ...
+
+    async def on_result(
+        self,
+        key: BreakerKey,
+        config: BreakerConfig,
+        permit: Permit | None,
+        outcome: Outcome,
+        duration_ms: int,
+        now_ms: int,
+    ) -> tuple[Transition, ...]: ...
+
+    async def advance(
+        self, key: BreakerKey, config: BreakerConfig, now_ms: int
+    ) -> tuple[Transition, ...]: ...
+
+    async def force(
+        self,
+        key: BreakerKey,
+        config: BreakerConfig,
+        target: State,
+        actor: str,
+        reason: str,
+        now_ms: int,
+    ) -> tuple[Transition, ...]: ...
+
+    async def reset(
+        self, key: BreakerKey, config: BreakerConfig, actor: str, reason: str, now_ms: int
+    ) -> tuple[Transition, ...]: ...
+
+    async def reconfigure(
+        self, key: BreakerKey, config: BreakerConfig, actor: str, reason: str, now_ms: int
+    ) -> tuple[Transition, ...]: ...
+
+    async def load(self, key: BreakerKey) -> BreakerState:
+        """The stored state; `BreakerState()` for a breaker never seen (or lost)."""
+        ...
+
+    async def restore(self, key: BreakerKey, state: BreakerState) -> bool:
+        """Install `state` unless the store already holds its version or a newer one."""
+        ...
+
+    async def needs_restore(self) -> bool:
+        """True when the store lost its data (or never had it) since the last restore."""
+        ...
+
+    async def mark_restored(self, now_ms: int) -> None: ...
