@@ -73,6 +73,7 @@ def run(rate: int, seconds: float, workers: int) -> dict[str, Any]:
         "p95_ms": round(quantile(every, 0.95), 2),
         "p99_ms": round(quantile(every, 0.99), 2),
         "errors": measured["errors"],
+        "statuses": measured["statuses"],
         "workers": workers,
         "overview_p95_ms": round(quantile(overview, 0.95), 2),
         "bare_p95_ms": round(bare_p95, 2),

@@ -59,28 +59,32 @@ async def list_executions(
 
 
 async def get_execution(conn: Conn, *, execution_id: uuid.UUID) -> dict[str, Any]:
-    cursor = await conn.execute(
-        "select " + _SUMMARY + ", e.input, e.output, e.metadata, e.trace_id"
-        " from raw.executions e left join agents a on a.agent_id = e.agent_id"
-        " where e.execution_id = %s",
-        (execution_id,),
-    )
-    execution = await cursor.fetchone()
+    # Both statements go in one round trip (a pipeline). Actions start inside their execution's
+    # window; bounding them by it (a day of slack covers clocks that disagree) lets the planner
+    # skip every other day's partition at run time.
+    async with conn.pipeline():
+        execution_cursor = await conn.execute(
+            "select " + _SUMMARY + ", e.input, e.output, e.metadata, e.trace_id"
+            " from raw.executions e left join agents a on a.agent_id = e.agent_id"
+            " where e.execution_id = %(id)s",
+            {"id": execution_id},
+        )
+        actions_cursor = await conn.execute(
+            "select action_id, parent_action_id, sequence, action_type, name, started_at,"
+            " ended_at, duration_ms, status, model, input_tokens, output_tokens, cost_usd,"
+            " error_type, error_message, input, output, attributes from raw.actions"
+            " where execution_id = %(id)s"
+            " and started_at >= (select min(started_at) - interval '1 day'"
+            "                    from raw.executions where execution_id = %(id)s)"
+            " and started_at <= (select max(coalesce(ended_at, started_at)) + interval '1 day'"
+            "                    from raw.executions where execution_id = %(id)s)"
+            " order by sequence, started_at, action_id",
+            {"id": execution_id},
+        )
+    execution = await execution_cursor.fetchone()
     if execution is None:
         raise not_found("execution")
-    # Actions start inside their execution's window; bounding by it lets the planner skip
-    # every other day's partition. A day of slack covers clocks that disagree.
-    start = execution["started_at"] - dt.timedelta(days=1)
-    end = (execution["ended_at"] or execution["started_at"]) + dt.timedelta(days=1)
-    cursor = await conn.execute(
-        "select action_id, parent_action_id, sequence, action_type, name, started_at, ended_at,"
-        " duration_ms, status, model, input_tokens, output_tokens, cost_usd, error_type,"
-        " error_message, input, output, attributes from raw.actions"
-        " where execution_id = %s and started_at >= %s and started_at <= %s"
-        " order by sequence, started_at, action_id",
-        (execution_id, start, end),
-    )
-    execution["actions"] = build_tree(await cursor.fetchall())
+    execution["actions"] = build_tree(await actions_cursor.fetchall())
     return execution
 
 
