@@ -1,0 +1,23 @@
+"""Sliding 5-minute and 1-hour windows per agent and per variant, in Redis (`RedisWindows`),
+with latency quantiles from a mergeable log-bucket histogram (`sketch`)."""
+
+from realtime.windows.execution import AgentKey, BadExecutionEntry, Execution, parse_entry
+from realtime.windows.store import (
+    DEFAULT_SLOW_CALL_MS,
+    AgentWindows,
+    RedisWindows,
+    WindowStats,
+    variant_member,
+)
+
+__all__ = [
+    "DEFAULT_SLOW_CALL_MS",
+    "AgentKey",
+    "AgentWindows",
+    "BadExecutionEntry",
+    "Execution",
+    "RedisWindows",
+    "WindowStats",
+    "parse_entry",
+    "variant_member",
+]

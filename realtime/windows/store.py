@@ -1,0 +1,240 @@
+"""Per-agent windows in Redis: 10-second buckets for the 5-minute window, 1-minute buckets for
+the 1-hour window, applied by `apply.lua` (one atomic call per execution, pipelined).
+
+Buckets are aligned to the epoch. At `now`, the 5-minute window is the 30 ten-second buckets
+up to and including the current one, and the 1-hour window the 60 one-minute buckets up to and
+including the current one (so they span 4 min 50 s to 5 min, and 59 to 60 min). The 1-hour
+window rolls up minutes rather than 360 ten-second buckets: a quarter of the keys to keep and
+to read on every evaluation, and the same counts at minute edges.
+
+Keys, all under one hash tag per agent (one cluster slot, so one script may touch them all):
+  `<prefix>:{<tenant>:<agent>}:a:s:<10 s index>` / `…:a:m:<minute index>`  agent buckets
+  `…:v:<prompt version>|<variant>:s:<i>` / `…:m:<i>`                   variant buckets
+  `…:variants` (set), `…:seen:<10 s index>` (hash of execution ids), `…:last`, `…:fails`
+Fields of a bucket: n executions, f failures, s slow calls, c cost (1e-8 USD), ti / to
+tokens, and one field per latency bin (`sketch`). Every key expires once its bucket has left
+the window it feeds (ten seconds of margin), so an agent's memory is bounded by its last hour.
+
+Idempotency: an execution id is remembered in its 10-second bucket's seen-hash for as long
+as that bucket can still count, and an execution too old to count is not applied at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from realtime.windows import sketch
+from realtime.windows.execution import COST_UNITS_PER_USD, AgentKey, Execution
+
+DEFAULT_PREFIX = "metaagent:win"
+SCRIPT = resources.files("realtime.windows").joinpath("apply.lua").read_text(encoding="utf-8")
+
+SHORT_BUCKET_MS = 10_000
+SHORT_BUCKETS = 30  # the 5-minute window
+LONG_BUCKET_MS = 60_000
+LONG_BUCKETS = 60  # the 1-hour window
+EXPIRY_MARGIN_MS = 10_000
+# the breaker's default slow-call duration, for agents without a threshold of their own
+DEFAULT_SLOW_CALL_MS = 60_000
+# consecutive failures are counted exactly up to this many
+MAX_CONSECUTIVE_FAILURES = 1_000
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """The numbers of one window."""
+
+    executions: int = 0
+    failures: int = 0
+    slow_calls: int = 0
+    cost_usd: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.executions if self.executions else None
+
+    @property
+    def slow_call_rate(self) -> float | None:
+        return self.slow_calls / self.executions if self.executions else None
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def from_buckets(cls, buckets: Iterable[Mapping[str, int]]) -> WindowStats:
+        totals = {"n": 0, "f": 0, "s": 0, "c": 0, "ti": 0, "to": 0}
+        histogram: dict[int, int] = {}
+        for bucket in buckets:
+            for name, count in bucket.items():
+                if name in totals:
+                    totals[name] += count
+                else:
+                    index = int(name)
+                    histogram[index] = histogram.get(index, 0) + count
+        p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
+        return cls(
+            executions=totals["n"],
+            failures=totals["f"],
+            slow_calls=totals["s"],
+            cost_usd=Decimal(totals["c"]) / COST_UNITS_PER_USD,
+            input_tokens=totals["ti"],
+            output_tokens=totals["to"],
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers (cost as a float)."""
+        return {
+            "executions": self.executions,
+            "failures": self.failures,
+            "error_rate": self.error_rate,
+            "slow_calls": self.slow_calls,
+            "slow_call_rate": self.slow_call_rate,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
+            "latency_p99_ms": self.latency_p99_ms,
+            "cost_usd": float(self.cost_usd),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class AgentWindows:
+    """What health evaluation reads for one agent (or one variant of it) at one moment."""
+
+    five_minutes: WindowStats
+    one_hour: WindowStats
+    # agent-wide, also when the windows are a variant's
+    last_execution_ms: int | None
+    consecutive_failures: int
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def variant_member(prompt_version_id: str, variant: str) -> str:
+    return f"{prompt_version_id}|{variant}"
+
+
+class RedisWindows:
+    """The windows of every agent in one Redis; safe to share between tasks and processes."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._script = client.register_script(SCRIPT)
+
+    def agent_prefix(self, agent: AgentKey) -> str:
+        return f"{self.prefix}:{{{agent.tenant_id}:{agent.agent_id}}}"
+
+    def _scope(self, agent: AgentKey, variant: str | None) -> str:
+        base = self.agent_prefix(agent)
+        return f"{base}:a" if variant is None else f"{base}:v:{variant}"
+
+    def _keys_and_args(
+        self, execution: Execution, now_ms: int, slow_call_ms: int
+    ) -> tuple[list[str], list[Any]] | None:
+        ended = min(execution.ended_ms, now_ms)  # a clock running ahead counts as now
+        short, long = ended // SHORT_BUCKET_MS, ended // LONG_BUCKET_MS
+        ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+        ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+        if ttl_long <= EXPIRY_MARGIN_MS:
+            return None  # outside the 1-hour window: it can no longer count anywhere
+        base = self.agent_prefix(execution.agent)
+        keys = [f"{base}:seen:{short}", f"{base}:last", f"{base}:fails"]
+        keys += [f"{base}:a:s:{short}", f"{base}:a:m:{long}"]
+        member = ""
+        if execution.has_variant:
+            member = variant_member(execution.prompt_version_id, execution.variant)
+            scope = self._scope(execution.agent, member)
+            keys += [f"{scope}:s:{short}", f"{scope}:m:{long}", f"{base}:variants"]
+        duration = execution.duration_ms
+        args: list[Any] = [
+            execution.execution_id.bytes,
+            ended,
+            int(execution.failed),
+            int(duration is not None and duration >= slow_call_ms),
+            "" if duration is None else sketch.bin_of(duration),
+            execution.cost_units,
+            execution.input_tokens,
+            execution.output_tokens,
+            ttl_long,
+            max(1, ttl_short),
+            LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS,
+            member,
+            MAX_CONSECUTIVE_FAILURES,
+        ]
+        return keys, args
+
+    async def apply(
+        self,
+        executions: Sequence[Execution],
+        now_ms: int,
+        slow_call_ms: Mapping[AgentKey, int] | None = None,
+    ) -> list[bool]:
+        """Apply executions (one pipeline); for each, whether it counted now. Not counted: an
+        execution applied before, one still running, one older than the 1-hour window."""
+        thresholds = slow_call_ms or {}
+        calls: list[int] = []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for i, execution in enumerate(executions):
+                if not execution.finished:
+                    continue
+                slow = thresholds.get(execution.agent, DEFAULT_SLOW_CALL_MS)
+                prepared = self._keys_and_args(execution, now_ms, slow)
+                if prepared is None:
+                    continue
+                keys, args = prepared
+                await self._script(keys=keys, args=args, client=pipe)
+                calls.append(i)
+            replies = await pipe.execute() if calls else []
+        applied = [False] * len(executions)
+        for i, reply in zip(calls, replies, strict=True):
+            applied[i] = int(reply) == 1
+        return applied
+
+    async def read(
+        self, agent: AgentKey, now_ms: int, *, variant: str | None = None
+    ) -> AgentWindows:
+        """The agent's windows at `now_ms` (or those of one of its variants), one snapshot."""
+        scope = self._scope(agent, variant)
+        base = self.agent_prefix(agent)
+        short, long = now_ms // SHORT_BUCKET_MS, now_ms // LONG_BUCKET_MS
+        async with self.client.pipeline(transaction=True) as pipe:
+            for i in range(short - SHORT_BUCKETS + 1, short + 1):
+                pipe.hgetall(f"{scope}:s:{i}")
+            for i in range(long - LONG_BUCKETS + 1, long + 1):
+                pipe.hgetall(f"{scope}:m:{i}")
+            pipe.hget(f"{base}:last", "lm")
+            pipe.zcard(f"{base}:fails")
+            replies = await pipe.execute()
+        buckets = [{_text(k): int(v) for k, v in reply.items()} for reply in replies[:-2]]
+        last, fails = replies[-2], replies[-1]
+        return AgentWindows(
+            five_minutes=WindowStats.from_buckets(buckets[:SHORT_BUCKETS]),
+            one_hour=WindowStats.from_buckets(buckets[SHORT_BUCKETS:]),
+            last_execution_ms=None if last is None else int(last),
+            consecutive_failures=int(fails),
+        )
+
+    async def variants(self, agent: AgentKey) -> list[str]:
+        """The agent's variants seen in the last hour, as `variant_member` strings."""
+        members = await self.client.smembers(f"{self.agent_prefix(agent)}:variants")
+        return sorted(_text(m) for m in members)
