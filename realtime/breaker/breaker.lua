@@ -297,14 +297,14 @@ end
 redis.call('HSET', S, 'st', s.state, 'v', int(s.version), 'ch', int(s.changed),
     'clk', int(s.clock), 'co', int(s.copens), 'cf', int(s.cfails), 'pl', int(s.plimit),
     'pi', int(s.pissued), 'ps', int(s.psucc), 'sh', s.shape)
-local optional = { oa = s.opened, ou = s.open_until }
-for f, val in pairs(optional) do
-    if val == nil then redis.call('HDEL', S, f) else redis.call('HSET', S, f, int(val)) end
-end
-local texts = { fb = s.forced_by, fr = s.forced_reason }
-for f, val in pairs(texts) do
+-- field by field: a Lua table cannot hold nil, so a loop over one would skip the HDELs
+local function put(f, val)
     if val == nil then redis.call('HDEL', S, f) else redis.call('HSET', S, f, val) end
 end
+put('oa', s.opened and int(s.opened))
+put('ou', s.open_until and int(s.open_until))
+put('fb', s.forced_by)
+put('fr', s.forced_reason)
 for _, k in ipairs(old_slots) do redis.call('HDEL', S, k) end
 for slot, d in pairs(s.probes) do redis.call('HSET', S, 'd' .. int(slot), int(d)) end
 
