@@ -1,0 +1,237 @@
+"""Windows in the real Redis, driven by a fake clock: the counts of the 5-minute and 1-hour
+windows are exact, the quantiles within the sketch's bound of a direct computation, applying
+an execution twice changes nothing, and an agent's keys all expire."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from realtime.windows import AgentKey, Execution, RedisWindows, WindowStats, sketch, variant_member
+from realtime.windows.store import LONG_BUCKET_MS, SHORT_BUCKET_MS
+
+T = TypeVar("T")
+START_MS = 1_800_000_000_000  # the fake clock's origin, on no bucket boundary in particular
+SLOW_MS = 2_000
+
+
+def new_agent() -> AgentKey:
+    return AgentKey(uuid.uuid4(), uuid.uuid4())
+
+
+def execution(agent: AgentKey, ended_ms: int, duration_ms: int | None, **changes: Any) -> Execution:
+    base = Execution(
+        agent=agent,
+        execution_id=uuid.uuid4(),
+        status="success",
+        started_ms=ended_ms - (duration_ms or 0),
+        duration_ms=duration_ms,
+        cost_units=0,
+        input_tokens=0,
+        output_tokens=0,
+        prompt_version_id="",
+        variant="",
+    )
+    return replace(base, **changes)
+
+
+def run_with_windows(url: str, body: Callable[[RedisWindows], Awaitable[T]]) -> T:
+    async def main() -> T:
+        client = aioredis.Redis.from_url(url)
+        try:
+            return await body(RedisWindows(client))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def simulate(agent: AgentKey, seed: int, minutes: int = 70) -> list[Execution]:
+    """About one execution every 1.5 s for `minutes`, with lognormal latencies, failures,
+    costs, tokens and two variants."""
+    rng = random.Random(seed)
+    executions, t = [], START_MS
+    while t < START_MS + minutes * 60_000:
+        t += rng.randint(1, 3_000)
+        duration = int(rng.lognormvariate(6.5, 1.0)) if rng.random() > 0.02 else None
+        executions.append(
+            execution(
+                agent,
+                t,
+                duration,
+                status=rng.choice(["success"] * 8 + ["failure", "timeout", "cancelled"]),
+                cost_units=rng.randint(0, 5_000_000),
+                input_tokens=rng.randint(0, 2_000),
+                output_tokens=rng.randint(0, 500),
+                prompt_version_id=rng.choice(["", "pv-1", "pv-2"]),
+                variant=rng.choice(["", "a", "b"]),
+            )
+        )
+    return executions
+
+
+def expected(executions: list[Execution], first: int, last: int, bucket_ms: int) -> dict[str, Any]:
+    """The numbers a direct computation gives for the executions that ended in buckets
+    first..last (inclusive)."""
+    chosen = [e for e in executions if first <= e.ended_ms // bucket_ms <= last]
+    durations = [e.duration_ms for e in chosen if e.duration_ms is not None]
+    return {
+        "executions": len(chosen),
+        "failures": sum(e.failed for e in chosen),
+        "slow_calls": sum(e.duration_ms is not None and e.duration_ms >= SLOW_MS for e in chosen),
+        "cost_usd": Decimal(sum(e.cost_units for e in chosen)) / 10**8,
+        "input_tokens": sum(e.input_tokens for e in chosen),
+        "output_tokens": sum(e.output_tokens for e in chosen),
+        "durations": np.array(durations),
+    }
+
+
+def assert_window(stats: WindowStats, want: dict[str, Any]) -> None:
+    assert stats.executions == want["executions"]
+    assert stats.failures == want["failures"]
+    assert stats.slow_calls == want["slow_calls"]
+    assert stats.cost_usd == want["cost_usd"]
+    assert stats.input_tokens == want["input_tokens"]
+    assert stats.output_tokens == want["output_tokens"]
+    durations = want["durations"]
+    estimates = [stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_p99_ms]
+    if len(durations) == 0:
+        assert estimates == [None, None, None]
+        return
+    for q, estimate in zip([0.5, 0.95, 0.99], estimates, strict=True):
+        exact = float(np.quantile(durations, q, method="lower"))
+        assert estimate is not None
+        assert abs(estimate - exact) <= sketch.RELATIVE_ACCURACY * exact + 1e-9, (q, estimate)
+
+
+def test_seventy_minutes_give_exact_counts_and_close_quantiles(redis_url: str) -> None:
+    agent = new_agent()
+    executions = simulate(agent, seed=5)
+    end = executions[-1].ended_ms
+    # the moments to look from: mid-run, at bucket edges, at the end
+    moments = [START_MS + 35 * 60_000, START_MS + 61 * 60_000, (end // 60_000) * 60_000, end]
+
+    async def body(windows: RedisWindows) -> list[Any]:
+        applied = []
+        for start in range(0, len(executions), 97):  # batches, each at the time of its last
+            batch = executions[start : start + 97]
+            applied += await windows.apply(batch, batch[-1].ended_ms, {agent: SLOW_MS})
+        reads = [await windows.read(agent, now) for now in moments]
+        variant = variant_member("pv-1", "a")
+        return [applied, reads, await windows.read(agent, end, variant=variant)]
+
+    applied, reads, variant_read = run_with_windows(redis_url, body)
+    assert all(applied)
+    for now, read in zip(moments, reads, strict=True):
+        short, long = now // SHORT_BUCKET_MS, now // LONG_BUCKET_MS
+        assert_window(read.five_minutes, expected(executions, short - 29, short, SHORT_BUCKET_MS))
+        assert_window(read.one_hour, expected(executions, long - 59, long, LONG_BUCKET_MS))
+    assert reads[-1].last_execution_ms == end
+    mine = [e for e in executions if (e.prompt_version_id, e.variant) == ("pv-1", "a")]
+    long = end // LONG_BUCKET_MS
+    assert_window(variant_read.one_hour, expected(mine, long - 59, long, LONG_BUCKET_MS))
+    assert variant_read.one_hour.executions < reads[-1].one_hour.executions
+
+
+def test_applying_the_same_executions_again_changes_nothing(redis_url: str) -> None:
+    agent = new_agent()
+    executions = simulate(agent, seed=7, minutes=10)
+    now = executions[-1].ended_ms
+
+    async def body(windows: RedisWindows) -> Any:
+        first = await windows.apply(executions, now)
+        before = await windows.read(agent, now)
+        # a redelivered batch, and duplicates inside one batch
+        again = await windows.apply(executions[::-1] + executions[:5], now)
+        return first, before, again, await windows.read(agent, now)
+
+    first, before, again, after = run_with_windows(redis_url, body)
+    assert all(first)
+    assert not any(again)
+    assert after == before
+
+
+def test_executions_too_old_or_still_running_do_not_count(redis_url: str) -> None:
+    agent = new_agent()
+    now = START_MS + 2 * 3_600_000
+    too_old = execution(agent, now - 3_600_000 - LONG_BUCKET_MS, 100)
+    running = execution(agent, now, None, status="running")
+    recent = execution(agent, now - 1_000, 100)
+
+    async def body(windows: RedisWindows) -> Any:
+        return await windows.apply([too_old, running, recent], now), await windows.read(agent, now)
+
+    applied, read = run_with_windows(redis_url, body)
+    assert applied == [False, False, True]
+    assert read.one_hour.executions == 1
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed"])
+def test_consecutive_failures_are_those_after_the_latest_success_whatever_the_order(
+    redis_url: str, order: str
+) -> None:
+    agent = new_agent()
+    t = START_MS
+    outcomes = ["failure", "success", "failure", "timeout", "success", "failure", "failure"]
+    batch = [execution(agent, t + i * 1_000, 10, status=s) for i, s in enumerate(outcomes)]
+    if order == "reversed":
+        batch.reverse()
+    now = t + 10_000
+
+    async def body(windows: RedisWindows) -> Any:
+        for one in batch:  # one call each, so the order is the order of application
+            await windows.apply([one], now)
+        return await windows.read(agent, now)
+
+    assert run_with_windows(redis_url, body).consecutive_failures == 2
+
+
+def test_an_agents_memory_is_bounded_and_every_key_expires(redis_url: str) -> None:
+    """One execution per second for an hour, two variants: report MEMORY USAGE."""
+    agent = new_agent()
+    rng = random.Random(11)
+    executions = [
+        execution(
+            agent,
+            START_MS + i * 1_000,
+            int(rng.lognormvariate(6.5, 1.0)),
+            cost_units=rng.randint(0, 10**6),
+            input_tokens=300,
+            output_tokens=80,
+            prompt_version_id="pv-1",
+            variant=rng.choice(["a", "b"]),
+        )
+        for i in range(3_600)
+    ]
+    now = executions[-1].ended_ms
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(executions, now)
+        client = windows.client
+        keys = [k async for k in client.scan_iter(match=f"{windows.agent_prefix(agent)}*")]
+        usage = {k.decode(): await client.memory_usage(k, samples=0) for k in keys}
+        ttls = [await client.pttl(k) for k in keys]
+        return usage, ttls
+
+    usage, ttls = run_with_windows(redis_url, body)
+    seen = sum(v for k, v in usage.items() if ":seen:" in k)
+    total = sum(usage.values())
+    print(
+        f"\nwindow memory of one agent at 1 execution/s, 2 variants: {total} bytes in"
+        f" {len(usage)} keys; aggregates {total - seen} bytes, seen-ids {seen} bytes"
+        f" ({seen / len(executions):.0f} bytes per execution in the last hour)"
+    )
+    assert all(ttl > 0 for ttl in ttls)
+    # per scope (agent, 2 variants) 30 + 60 buckets and one leaving within the expiry margin,
+    # 360 (+1) seen-hashes, last, fails, variants
+    assert len(usage) <= 3 * (31 + 61) + 361 + 3
+    assert total - seen < 1_000_000
