@@ -1,0 +1,152 @@
+"""Health evaluation against the live stores: read an agent's windows and recorded state,
+decide with the pure `evaluate`, and record a transition (Redis compare-and-set first, then
+Postgres, then pub/sub). Shared by every worker; only the worker whose compare-and-set wins
+records a transition.
+
+Agents evaluated recently are kept in a Redis sorted set, so a periodic sweep (one worker at a
+time, by a lock key) also judges agents that stopped sending executions: that is how silence
+and staleness are noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from meta_agent.db import Database
+from realtime.health import record
+from realtime.health.evaluate import ONE_HOUR_MS, Health, evaluate
+from realtime.health.record import AgentProfile, Recorded
+from realtime.health.store import RedisHealthStore
+from realtime.windows import AgentKey, RedisWindows
+
+log = logging.getLogger(__name__)
+
+ACTIVE_AGENTS_KEY = "metaagent:health:active"
+SWEEP_LOCK_KEY = "metaagent:health:sweep"
+
+
+class ProfileCache:
+    """Agent profiles from Postgres, each kept `ttl_s`: threshold changes apply within that."""
+
+    def __init__(self, db: Database, *, ttl_s: float = 30.0) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self._entries: dict[AgentKey, tuple[float, AgentProfile | None]] = {}
+
+    async def get(self, agent: AgentKey) -> AgentProfile | None:
+        entry = self._entries.get(agent)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
+            return entry[1]
+        profile = await record.load_profile(self.db, agent)
+        if profile is None:
+            log.warning("executions of unknown agent %s of tenant %s", *_ids(agent))
+        self._entries[agent] = (time.monotonic(), profile)
+        return profile
+
+    async def get_many(self, agents: Iterable[AgentKey]) -> dict[AgentKey, AgentProfile | None]:
+        wanted = list(dict.fromkeys(agents))
+        found = await asyncio.gather(*(self.get(agent) for agent in wanted))
+        return dict(zip(wanted, found, strict=True))
+
+    def forget(self, agent: AgentKey) -> None:
+        self._entries.pop(agent, None)
+
+
+def _ids(agent: AgentKey) -> tuple[uuid.UUID, uuid.UUID]:
+    return agent.agent_id, agent.tenant_id
+
+
+class HealthEvaluator:
+    def __init__(
+        self,
+        db: Database,
+        client: aioredis.Redis,
+        *,
+        profiles: ProfileCache | None = None,
+        windows: RedisWindows | None = None,
+        store: RedisHealthStore | None = None,
+        refresh_interval_s: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.profiles = profiles or ProfileCache(db)
+        self.windows = windows or RedisWindows(client)
+        self.store = store or RedisHealthStore(client)
+        self.refresh_interval_s = refresh_interval_s
+        self._refreshed: dict[AgentKey, float] = {}
+
+    async def evaluate_agents(self, agents: Iterable[AgentKey], now_ms: int) -> list[Recorded]:
+        """Evaluate each agent once; the transitions this call recorded."""
+        wanted = list(dict.fromkeys(agents))
+        if wanted:
+            await self.client.zadd(ACTIVE_AGENTS_KEY, {_member(a): now_ms for a in wanted})
+        results = await asyncio.gather(*(self.evaluate_agent(a, now_ms) for a in wanted))
+        return [r for r in results if r is not None]
+
+    async def evaluate_agent(self, agent: AgentKey, now_ms: int) -> Recorded | None:
+        profile = await self.profiles.get(agent)
+        if profile is None:
+            return None
+        current = await self.store.load(agent)
+        if current is None:
+            await self.store.seed(agent, profile.status, profile.version)
+            current = await self.store.load(agent)
+            assert current is not None
+        status, version = current
+        windows = await self.windows.read(agent, now_ms)
+        evaluation = evaluate(windows, profile.thresholds, status, now_ms)
+        if evaluation.changed:
+            new_version = await self.store.commit(agent, version, evaluation.state, now_ms)
+            if new_version is None:
+                return None  # another worker moved it first and records that
+            recorded = Recorded(
+                agent, status.state, evaluation, windows, new_version, now_ms, now_ms
+            )
+            await record.write(self.db, recorded)
+            self._refreshed[agent] = time.monotonic()
+            await record.publish(self.client, recorded)
+            return recorded
+        last = self._refreshed.get(agent)
+        if last is None or time.monotonic() - last >= self.refresh_interval_s:
+            # the row's numbers, between transitions; the version guards against a late write
+            self._refreshed[agent] = time.monotonic()
+            numbers = Recorded(
+                agent, status.state, evaluation, windows, version, status.since_ms, now_ms
+            )
+            await record.write(self.db, numbers)
+        return None
+
+    async def sweep(self, now_ms: int, *, interval_ms: int = 10_000) -> list[Recorded] | None:
+        """Evaluate every recently active agent, if no other worker did in `interval_ms`;
+        None when another worker holds the turn. Agents idle for over an hour leave the set
+        once they are `unknown`."""
+        if not await self.client.set(SWEEP_LOCK_KEY, str(now_ms), nx=True, px=interval_ms):
+            return None
+        members = await self.client.zrange(ACTIVE_AGENTS_KEY, 0, -1)
+        agents = [_agent(m) for m in members if isinstance(m, bytes | str)]
+        recorded = await asyncio.gather(*(self.evaluate_agent(a, now_ms) for a in agents))
+        for agent in agents:
+            current = await self.store.load(agent)
+            windows = await self.windows.read(agent, now_ms)
+            idle = windows.last_execution_ms is None or (
+                now_ms - windows.last_execution_ms >= ONE_HOUR_MS
+            )
+            if idle and (current is None or current[0].state is Health.UNKNOWN):
+                await self.client.zrem(ACTIVE_AGENTS_KEY, _member(agent))
+        return [r for r in recorded if r is not None]
+
+
+def _member(agent: AgentKey) -> str:
+    return f"{agent.tenant_id}:{agent.agent_id}"
+
+
+def _agent(member: bytes | str) -> AgentKey:
+    text = member.decode() if isinstance(member, bytes) else member
+    tenant, _, agent = text.partition(":")
+    return AgentKey(uuid.UUID(tenant), uuid.UUID(agent))
