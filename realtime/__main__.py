@@ -1,0 +1,50 @@
+"""`python -m realtime`: one realtime worker, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import redis.asyncio as aioredis
+
+from meta_agent.connections import resolve_urls
+from meta_agent.db import Database
+from meta_agent.errors import MetaAgentError
+from meta_agent.settings import load_settings
+from realtime.worker import Worker
+
+
+async def serve(app_database_url: str, redis_url: str, consumer: str | None, pool: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async with Database(app_database_url, max_size=pool) as db:
+            await Worker(db, client, consumer=consumer).run(stop)
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realtime", description=__doc__)
+    parser.add_argument("--consumer", help="consumer name in the group (default: host-pid-random)")
+    parser.add_argument("--pool", type=int, default=10, help="database connections")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        urls = resolve_urls(settings)
+        asyncio.run(serve(urls.app_database_url, urls.redis_url, args.consumer, args.pool))
+    except MetaAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The realtime worker: a consumer of the ingest stream's consumer group that applies each
+execution to the windows, acknowledges it, then evaluates the health of the agents it touched.
+
+At-least-once: an entry is acknowledged only after its execution is applied, and applying is
+idempotent (by execution id), so a redelivered entry changes nothing. Entries a consumer read
+and never acknowledged (it died) are taken over with XAUTOCLAIM once idle for
+`claim_idle_ms`. Any number of workers may run at once; each has its own consumer name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from meta_agent.db import Database
+from meta_agent.stream import EXECUTIONS_STREAM
+from realtime.health import HealthEvaluator, Recorded
+from realtime.windows import (
+    DEFAULT_SLOW_CALL_MS,
+    AgentKey,
+    BadExecutionEntry,
+    Execution,
+    RedisWindows,
+    parse_entry,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP = "realtime"
+Entry = tuple[str, Mapping[Any, Any] | None]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class WorkerCounters:
+    """What this worker has done since it started."""
+
+    applied: int = 0
+    duplicates: int = 0  # redelivered, or too old / still running: acknowledged, not counted
+    bad: int = 0  # entries that could not be parsed: logged and acknowledged
+    claimed: int = 0
+    acked: int = 0
+    transitions: list[Recorded] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        client: aioredis.Redis,
+        *,
+        consumer: str | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        stream: str = EXECUTIONS_STREAM,
+        group: str = GROUP,
+        batch_size: int = 1_000,
+        block_ms: int = 1_000,
+        claim_idle_ms: int = 30_000,
+        claim_every_ms: int = 5_000,
+        sweep_every_ms: int = 10_000,
+        evaluator: HealthEvaluator | None = None,
+        windows: RedisWindows | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.consumer = consumer or consumer_name()
+        self.clock = clock
+        self.stream = stream
+        self.group = group
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_every_ms = claim_every_ms
+        self.sweep_every_ms = sweep_every_ms
+        self.windows = windows or RedisWindows(client)
+        self.evaluator = evaluator or HealthEvaluator(db, client, windows=self.windows)
+        self.counters = WorkerCounters()
+        self._claimed_at: int | None = None
+        self._swept_at: int | None = None
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group (from the stream's start) unless it exists."""
+        try:
+            await self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self, block_ms: int | None) -> list[Entry]:
+        """New entries for this consumer (waiting up to `block_ms`; None: not at all)."""
+        reply = await self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms
+        )
+        raw: Any = reply  # [[stream, entries]] in RESP2, {stream: entries} in RESP3
+        streams = list(raw.items()) if isinstance(raw, dict) else list(raw or [])
+        return [(_text(i), f) for _, entries in streams for i, f in entries]
+
+    async def claim(self, min_idle_ms: int | None = None) -> list[Entry]:
+        """Take over the entries other consumers read but did not acknowledge in
+        `min_idle_ms` (default `claim_idle_ms`)."""
+        idle = self.claim_idle_ms if min_idle_ms is None else min_idle_ms
+        entries: list[Entry] = []
+        cursor = "0-0"
+        while len(entries) < self.batch_size:  # each call scans a page of the pending list
+            reply = await self.client.xautoclaim(
+                self.stream, self.group, self.consumer, idle, start_id=cursor, count=self.batch_size
+            )
+            entries += [(_text(i), f) for i, f in reply[1]]
+            cursor = _text(reply[0])
+            if cursor == "0-0":
+                break
+        self.counters.claimed += len(entries)
+        return entries
+
+    async def handle(self, entries: Sequence[Entry]) -> list[Recorded]:
+        """Apply, acknowledge, evaluate; the health transitions this recorded."""
+        if not entries:
+            return []
+        now_ms = self.clock()
+        executions: list[Execution] = []
+        for entry_id, fields in entries:
+            if not fields:  # trimmed from the stream before anyone applied it
+                continue
+            try:
+                executions.append(parse_entry(fields))
+            except BadExecutionEntry as exc:
+                self.counters.bad += 1
+                log.error("stream entry %s skipped: %s", entry_id, exc)
+        agents = list(dict.fromkeys(e.agent for e in executions))
+        slow = await self._slow_call_ms(agents)
+        applied = await self.windows.apply(executions, now_ms, slow)
+        self.counters.applied += sum(applied)
+        self.counters.duplicates += len(applied) - sum(applied)
+        self.counters.acked += await self.client.xack(
+            self.stream, self.group, *(entry_id for entry_id, _ in entries)
+        )
+        try:
+            recorded = await self.evaluator.evaluate_agents(agents, now_ms)
+        except Exception:  # health must not stop the windows; the sweep evaluates again
+            log.exception("health evaluation failed for %d agents", len(agents))
+            return []
+        self.counters.transitions += recorded
+        return recorded
+
+    async def _slow_call_ms(self, agents: Sequence[AgentKey]) -> dict[AgentKey, int]:
+        try:
+            profiles = await self.evaluator.profiles.get_many(agents)
+        except Exception:  # Postgres away: the windows go on with the default threshold
+            log.exception("agent profiles unavailable; slow calls judged at the default")
+            return {}
+        return {
+            agent: profile.thresholds.slow_call_threshold_ms if profile else DEFAULT_SLOW_CALL_MS
+            for agent, profile in profiles.items()
+        }
+
+    async def step(self, block_ms: int | None) -> int:
+        """One round: stale entries of dead consumers when due, then new entries, then the
+        silence sweep when due. Returns how many entries it handled."""
+        now_ms = self.clock()
+        handled = 0
+        if self._claimed_at is None or now_ms - self._claimed_at >= self.claim_every_ms:
+            self._claimed_at = now_ms
+            stale = await self.claim()
+            await self.handle(stale)
+            handled += len(stale)
+        fresh = await self.read(None if handled else block_ms)
+        await self.handle(fresh)
+        handled += len(fresh)
+        if self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms:
+            self._swept_at = now_ms
+            try:
+                self.counters.transitions += (
+                    await self.evaluator.sweep(self.clock(), interval_ms=self.sweep_every_ms) or []
+                )
+            except Exception:
+                log.exception("health sweep failed")
+        return handled
+
+    async def run_until_idle(self) -> None:
+        """Handle entries until none are left for this consumer (tests and catch-up)."""
+        await self.ensure_group()
+        while await self.step(None):
+            pass
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; the batch in hand is finished (applied and
+        acknowledged) before returning."""
+        await self.ensure_group()
+        log.info("realtime worker %s consuming %s", self.consumer, self.stream)
+        while not stop.is_set():
+            try:
+                await self.step(self.block_ms)
+            except (RedisError, OSError) as exc:
+                log.warning("redis unavailable (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                with contextlib.suppress(RedisError, OSError):
+                    await self.ensure_group()  # a Redis that came back empty has no group
+        log.info("realtime worker %s stopped", self.consumer)
