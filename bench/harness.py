@@ -48,7 +48,9 @@ def served_tenant(scopes: list[str], *, workers: int = 1) -> Iterator[ServedTena
             METAAGENT_APP_DATABASE_URL=servers.postgres.url(APP_ROLE, database),
             METAAGENT_REDIS_URL=servers.redis.url(),
             METAAGENT_LOG_LEVEL="WARNING",
-            METAAGENT_DB_POOL_MAX_SIZE="20",
+            # a server in service keeps its pool open; the pool then never grows under load
+            METAAGENT_DB_POOL_MIN_SIZE="10",
+            METAAGENT_DB_POOL_MAX_SIZE="10",
         )
         api = ApiProcess(environ, workers=workers)
         api.start()

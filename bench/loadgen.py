@@ -69,9 +69,17 @@ async def _drive(targets: list[Target], rate: float, seconds: float) -> Outcome:
     async def one(target: Target, scheduled: float) -> None:
         connection = idle.pop() if idle else None
         try:
+            if connection is not None:
+                try:
+                    status = await connection.get(target.request)
+                except (OSError, asyncio.IncompleteReadError):
+                    # The server closes keep-alive connections left idle (uvicorn: after 5 s);
+                    # like any HTTP client, retry a GET once on a fresh connection.
+                    connection.writer.close()
+                    connection = None
             if connection is None:
                 connection = _Connection(*await asyncio.open_connection(host, port))
-            status = await connection.get(target.request)
+                status = await connection.get(target.request)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             outcome.errors += 1
             if connection is not None:
