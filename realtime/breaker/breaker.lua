@@ -78,13 +78,13 @@ end
 local transition = nil
 
 local function record_transition(before, cause)
-    local remaining = s.plimit - s.pissued
-    if remaining < 0 then remaining = 0 end
+    local out = {}
+    for slot, d in pairs(s.probes) do out[#out + 1] = int(slot) .. ':' .. int(d) end
     transition = {
         before.state, s.state, cause, int(s.version), int(s.clock),
         int(before.c), int(before.f), int(before.sl), int(before.cfails), int(before.psucc),
-        int(s.copens), opt(s.opened), opt(s.open_until), int(remaining),
-        opt(earliest_deadline()), s.forced_by or '', s.forced_reason or '',
+        int(s.copens), opt(s.opened), opt(s.open_until), int(s.plimit), int(s.pissued),
+        table.concat(out, ','), s.forced_by or '', s.forced_reason or '',
     }
 end
 

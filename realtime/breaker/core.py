@@ -331,8 +331,9 @@ def _transition(
         consecutive_opens=after.consecutive_opens,
         opened_ms=after.opened_ms,
         open_until_ms=after.open_until_ms,
-        permits_remaining=max(0, after.probe_limit - after.probes_issued),
-        half_open_deadline_ms=after.half_open_deadline_ms,
+        probe_limit=after.probe_limit,
+        probes_issued=after.probes_issued,
+        probes_out=after.probe_deadlines,
         forced_by=after.forced_by,
         forced_reason=after.forced_reason,
     )

@@ -49,10 +49,13 @@ on conflict (tenant_id, agent_id) do update set
 where s.version < excluded.version
 """
 
+# the event of the row's version carries the half-open round the row has no columns for
 _STATES = """
-select s.*, to_jsonb(c) as config
+select s.*, to_jsonb(c) as config, e.metrics -> 'half_open' as half_open
 from circuit_breaker_states as s
 left join circuit_breaker_configs as c using (tenant_id, agent_id)
+left join circuit_breaker_events as e
+    on e.tenant_id = s.tenant_id and e.agent_id = s.agent_id and e.version = s.version
 """
 
 
@@ -119,24 +122,39 @@ async def load_config(db: Database, key: BreakerKey) -> BreakerConfig:
         return BreakerConfig.from_row(await cursor.fetchone())
 
 
+def _half_open_round(
+    row: Mapping[str, Any], probe_limit: int
+) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+    """(probe limit, probes admitted, probes out) of a half-open row: from the round its
+    event recorded, or (a row written by something else) a guess from the row's columns."""
+    recorded = row.get("half_open")
+    if isinstance(recorded, Mapping):
+        limit, issued = int(recorded["probe_limit"]), int(recorded["probes_issued"])
+        out = tuple(sorted((int(slot), int(deadline)) for slot, deadline in recorded["probes_out"]))
+        if limit - issued == row["half_open_permits_remaining"] and all(s < issued for s, _ in out):
+            return limit, issued, out
+    deadline = row["half_open_deadline_at"]
+    remaining = int(row["half_open_permits_remaining"])
+    limit = max(probe_limit, remaining + (deadline is not None))
+    issued = limit - remaining
+    out = ((issued - 1, to_ms(deadline)),) if deadline is not None else ()
+    return limit, issued, out
+
+
 def state_from_row(row: Mapping[str, Any], probe_limit: int) -> BreakerState:
     """The store state for a `circuit_breaker_states` row, with an empty window.
 
-    A row is written at transitions only, so probes admitted since are unknown: they report
-    into nothing (their slots are not out), and the probe the row shows as out is awaited
-    until its deadline. At worst a round admits up to `probe_limit` - 1 extra probes.
+    A row is written at transitions only, so probes admitted after it are unknown: their
+    results count for nothing (their slots are not out), and a probe out at the transition
+    that reported after it is awaited again until its deadline. At worst a round admits up to
+    `probe_limit` - 1 extra probes across a Redis loss; it never wedges.
     """
     state = State(row["state"])
     changed = to_ms(row["state_changed_at"])
-    deadline = row["half_open_deadline_at"]
-    remaining = int(row["half_open_permits_remaining"])
-    probes: tuple[tuple[int, int], ...] = ()
     limit = issued = 0
+    probes: tuple[tuple[int, int], ...] = ()
     if state is State.HALF_OPEN:
-        limit = max(probe_limit, remaining + (deadline is not None))
-        issued = limit - remaining
-        if deadline is not None:
-            probes = ((issued - 1, to_ms(deadline)),)
+        limit, issued, probes = _half_open_round(row, probe_limit)
     return BreakerState(
         state=state,
         version=int(row["version"]),

@@ -238,11 +238,16 @@ def _transitions(
         consecutive_opens,
         opened_ms,
         open_until_ms,
-        permits_remaining,
-        half_open_deadline_ms,
+        probe_limit,
+        probes_issued,
+        probes_out,
         forced_by,
         forced_reason,
     ) = fields
+    out = sorted(
+        (int(slot), int(deadline))
+        for slot, _, deadline in (p.partition(":") for p in probes_out.split(",") if p)
+    )
     record = Transition(
         from_state=State(from_state),
         to_state=State(to_state),
@@ -259,8 +264,9 @@ def _transitions(
         consecutive_opens=int(consecutive_opens),
         opened_ms=_opt_int(opened_ms),
         open_until_ms=_opt_int(open_until_ms),
-        permits_remaining=int(permits_remaining),
-        half_open_deadline_ms=_opt_int(half_open_deadline_ms),
+        probe_limit=int(probe_limit),
+        probes_issued=int(probes_issued),
+        probes_out=tuple(out),
         forced_by=_opt_str(forced_by),
         forced_reason=_opt_str(forced_reason),
     )

@@ -162,17 +162,28 @@ class Transition:
     slow_calls: int
     consecutive_failures: int
     probes_succeeded: int
-    # the state it changed to, as `circuit_breaker_states` stores it
+    # the state it changed to: what `circuit_breaker_states` stores, and the half-open round
+    # (probe limit, probes admitted, (slot, deadline) of those still out) for a restore
     consecutive_opens: int
     opened_ms: int | None
     open_until_ms: int | None
-    permits_remaining: int
-    half_open_deadline_ms: int | None
+    probe_limit: int
+    probes_issued: int
+    probes_out: tuple[tuple[int, int], ...]
     forced_by: str | None
     forced_reason: str | None
 
-    def metrics(self) -> dict[str, int | float | None]:
-        """The numbers behind the transition, for `circuit_breaker_events.metrics`."""
+    @property
+    def permits_remaining(self) -> int:
+        return max(0, self.probe_limit - self.probes_issued)
+
+    @property
+    def half_open_deadline_ms(self) -> int | None:
+        return min((d for _, d in self.probes_out), default=None)
+
+    def metrics(self) -> dict[str, object]:
+        """The numbers behind the transition, for `circuit_breaker_events.metrics`; under
+        `half_open`, the round it left (what a restore needs beyond the state row)."""
         return {
             "calls": self.calls,
             "failures": self.failures,
@@ -187,6 +198,11 @@ class Transition:
                 if self.open_until_ms is not None and self.opened_ms is not None
                 else None
             ),
+            "half_open": {
+                "probe_limit": self.probe_limit,
+                "probes_issued": self.probes_issued,
+                "probes_out": [list(p) for p in self.probes_out],
+            },
         }
 
 

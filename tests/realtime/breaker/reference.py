@@ -280,8 +280,9 @@ class ReferenceBreaker:
             consecutive_opens=self.opens,
             opened_ms=self.opened_at,
             open_until_ms=self.open_until,
-            permits_remaining=self.limit - self.issued,
-            half_open_deadline_ms=min(self.out.values()) if self.out else None,
+            probe_limit=self.limit,
+            probes_issued=self.issued,
+            probes_out=tuple(sorted(self.out.items())),
             forced_by=self.forced_by,
             forced_reason=self.forced_reason,
         )

@@ -6,8 +6,13 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from realtime.breaker import BreakerConfig, BreakerState
-from tests.realtime.machine import BreakerComparison, Driver, PureDriver, without_generated_reasons
-from tests.realtime.reference import ReferenceBreaker
+from tests.realtime.breaker.machine import (
+    BreakerComparison,
+    Driver,
+    PureDriver,
+    without_generated_reasons,
+)
+from tests.realtime.breaker.reference import ReferenceBreaker
 
 
 def project(state: BreakerState) -> dict[str, object]:

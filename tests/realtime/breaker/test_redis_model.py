@@ -4,7 +4,8 @@ same transitions, and after every step the state read back from Redis equals the
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
@@ -19,8 +20,10 @@ from realtime.breaker import (
     State,
     Transition,
 )
-from tests.realtime.conftest import new_key
-from tests.realtime.machine import BreakerComparison, Driver, PureDriver
+from tests.realtime.breaker.machine import BreakerComparison, Driver, PureDriver
+from tests.realtime.breaker.support import new_key
+
+T = TypeVar("T")
 
 
 class RedisDriver:
@@ -35,7 +38,7 @@ class RedisDriver:
         self.client = aioredis.Redis.from_url(url)
         self.store = RedisBreakerStore(self.client)
 
-    def run(self, operation: Any) -> Any:
+    def run(self, operation: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(operation)
 
     def close(self) -> None:
