@@ -43,6 +43,12 @@ def record(b: PureDriver, outcomes: str, now: int = T0, duration: int = 10) -> l
     return causes
 
 
+def admitted(b: PureDriver, now: int) -> Permit:
+    decision = b.acquire(now).decision
+    assert isinstance(decision, Permit), decision
+    return decision
+
+
 def open_breaker(b: PureDriver, now: int = T0) -> None:
     record(b, "ffff", now)
     assert b.state.state is State.OPEN
@@ -117,7 +123,7 @@ def test_open_rejects_until_open_until_then_admits_exactly_the_permitted_probes(
 def test_the_permitted_probes_succeeding_close_the_breaker_and_end_the_backoff() -> None:
     b = breaker()
     open_breaker(b)
-    probes = [b.acquire(T0 + 10_000).decision for _ in range(2)]
+    probes = [admitted(b, T0 + 10_000) for _ in range(2)]
     assert b.result(probes[0], OK, 10, T0 + 10_100) == ()
     (closed,) = b.result(probes[1], OK, 10, T0 + 10_200)
     assert (closed.to_state, closed.cause, closed.probes_succeeded) == (
@@ -137,8 +143,7 @@ def test_a_failed_probe_reopens_at_once_for_longer_each_time_up_to_the_cap() -> 
     for _ in range(4):
         assert b.state.open_until_ms is not None
         now = b.state.open_until_ms
-        probe = b.acquire(now).decision
-        (reopened,) = b.result(probe, FAIL, 10, now)
+        (reopened,) = b.result(admitted(b, now), FAIL, 10, now)
         assert reopened.cause is Cause.PROBE_FAILED
         assert reopened.open_until_ms is not None
         assert reopened.opened_ms is not None
@@ -177,10 +182,10 @@ def test_an_expired_probe_is_noticed_by_the_next_caller_too() -> None:
 
 def test_a_result_reported_twice_or_after_a_state_change_counts_once_or_not_at_all() -> None:
     b = breaker(half_open_permitted_probes=2)
-    before_open = b.acquire(T0).decision
+    before_open = admitted(b, T0)
     open_breaker(b)
     assert b.result(before_open, FAIL, 10, T0 + 1) == ()  # its version is gone
-    probe = b.acquire(T0 + 10_000).decision
+    probe = admitted(b, T0 + 10_000)
     assert b.result(probe, OK, 10, T0 + 10_001) == ()
     assert b.result(probe, OK, 10, T0 + 10_002) == ()  # a retry of the same report
     assert (b.state.state, b.state.probes_succeeded) == (State.HALF_OPEN, 1)
@@ -199,7 +204,7 @@ def test_forced_open_rejects_with_no_time_to_retry_and_forced_closed_counts_noth
     )
     assert b.acquire(T0 + 10**9).decision == Rejected(State.FORCED_OPEN, None)
     b.force(State.FORCED_CLOSED, "ops@example.com", "trust it", T0)
-    permit = b.acquire(T0).decision
+    permit = admitted(b, T0)
     assert permit == Permit(PermitKind.FORCED, b.state.version)
     assert record(b, "f" * 50) == []
     assert b.result(permit, FAIL, 10, T0) == ()

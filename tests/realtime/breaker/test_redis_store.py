@@ -104,10 +104,10 @@ def test_a_probe_that_never_returns_is_released_at_its_deadline(redis_url: str) 
 
     async def body(store: RedisBreakerStore) -> None:
         await open_it(store, key)
-        probes = [await store.try_acquire(key, CONFIG, T0 + 10_000) for _ in range(3)]
-        assert all(isinstance(p.decision, Permit) for p in probes)
+        probes = [(await store.try_acquire(key, CONFIG, T0 + 10_000)).decision for _ in range(3)]
         for probe in probes[1:]:
-            await store.on_result(key, CONFIG, probe.decision, Outcome.SUCCESS, 5, T0 + 10_001)
+            assert isinstance(probe, Permit)
+            await store.on_result(key, CONFIG, probe, Outcome.SUCCESS, 5, T0 + 10_001)
         # the first probe hangs; nothing happens until its deadline, by the clock we pass in
         waiting = await store.try_acquire(key, CONFIG, T0 + 14_999)
         assert waiting.decision == Rejected(State.HALF_OPEN, 1)
