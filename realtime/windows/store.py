@@ -14,6 +14,8 @@ Keys, all under one hash tag per agent (one cluster slot, so one script may touc
 Fields of a bucket: n executions, f failures, s slow calls, c cost (1e-8 USD), ti / to
 tokens, and one field per latency bin (`sketch`). Every key expires once its bucket has left
 the window it feeds (ten seconds of margin), so an agent's memory is bounded by its last hour.
+One script call applies a batch of one agent's executions: the keys are hash-tagged alike, and
+per-call overhead (packing in Python, EVALSHA dispatch) is paid per agent, not per execution.
 
 Idempotency: an execution id is remembered in its 10-second bucket's seen-hash for as long
 as that bucket can still count, and an execution too old to count is not applied at all.
@@ -148,40 +150,61 @@ class RedisWindows:
         base = self.agent_prefix(agent)
         return f"{base}:a" if variant is None else f"{base}:v:{variant}"
 
-    def _keys_and_args(
-        self, execution: Execution, now_ms: int, slow_call_ms: int
-    ) -> tuple[list[str], list[Any]] | None:
-        ended = min(execution.ended_ms, now_ms)  # a clock running ahead counts as now
-        short, long = ended // SHORT_BUCKET_MS, ended // LONG_BUCKET_MS
-        ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-        ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-        if ttl_long <= EXPIRY_MARGIN_MS:
-            return None  # outside the 1-hour window: it can no longer count anywhere
-        base = self.agent_prefix(execution.agent)
-        keys = [f"{base}:seen:{short}", f"{base}:last", f"{base}:fails"]
-        keys += [f"{base}:a:s:{short}", f"{base}:a:m:{long}"]
-        member = ""
-        if execution.has_variant:
-            member = variant_member(execution.prompt_version_id, execution.variant)
-            scope = self._scope(execution.agent, member)
-            keys += [f"{scope}:s:{short}", f"{scope}:m:{long}", f"{base}:variants"]
-        duration = execution.duration_ms
-        args: list[Any] = [
-            execution.execution_id.bytes,
-            ended,
-            int(execution.failed),
-            int(duration is not None and duration >= slow_call_ms),
-            "" if duration is None else sketch.bin_of(duration),
-            execution.cost_units,
-            execution.input_tokens,
-            execution.output_tokens,
-            ttl_long,
-            max(1, ttl_short),
-            LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS,
-            member,
-            MAX_CONSECUTIVE_FAILURES,
-        ]
-        return keys, args
+    def _prepare(
+        self, agent: AgentKey, executions: Sequence[Execution], now_ms: int, slow_call_ms: int
+    ) -> tuple[list[str], list[Any], list[int]] | None:
+        """KEYS and ARGV of one script call for one agent's executions, and which of them it
+        carries (an execution too old to count anywhere is left out)."""
+        base = self.agent_prefix(agent)
+        keys = [f"{base}:last", f"{base}:fails", f"{base}:variants"]
+        ttls: list[int] = []
+        index: dict[str, int] = {}
+
+        def key(name: str, ttl: int) -> int:
+            if name not in index:
+                keys.append(name)
+                ttls.append(max(1, ttl))
+                index[name] = len(keys)  # Lua counts from 1
+            return index[name]
+
+        fields: list[Any] = []
+        carried: list[int] = []
+        for i, execution in enumerate(executions):
+            ended = min(execution.ended_ms, now_ms)  # a clock running ahead counts as now
+            short, long = ended // SHORT_BUCKET_MS, ended // LONG_BUCKET_MS
+            ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+            ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+            if ttl_long <= EXPIRY_MARGIN_MS:
+                continue  # outside the 1-hour window: it can no longer count anywhere
+            member, variant_short, variant_long = "", 0, 0
+            if execution.has_variant:
+                member = variant_member(execution.prompt_version_id, execution.variant)
+                scope = f"{base}:v:{member}"
+                variant_short = key(f"{scope}:s:{short}", ttl_short)
+                variant_long = key(f"{scope}:m:{long}", ttl_long)
+            duration = execution.duration_ms
+            fields += [
+                execution.execution_id.bytes,
+                ended,
+                int(execution.failed),
+                int(duration is not None and duration >= slow_call_ms),
+                "" if duration is None else sketch.bin_of(duration),
+                execution.cost_units,
+                execution.input_tokens,
+                execution.output_tokens,
+                key(f"{base}:seen:{short}", ttl_long),
+                key(f"{base}:a:s:{short}", ttl_short),
+                key(f"{base}:a:m:{long}", ttl_long),
+                variant_short,
+                variant_long,
+                member,
+            ]
+            carried.append(i)
+        if not carried:
+            return None
+        state_ttl = LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS
+        args = [state_ttl, MAX_CONSECUTIVE_FAILURES, len(ttls), *ttls, *fields]
+        return keys, args, carried
 
     async def apply(
         self,
@@ -189,25 +212,29 @@ class RedisWindows:
         now_ms: int,
         slow_call_ms: Mapping[AgentKey, int] | None = None,
     ) -> list[bool]:
-        """Apply executions (one pipeline); for each, whether it counted now. Not counted: an
-        execution applied before, one still running, one older than the 1-hour window."""
+        """Apply executions (one script call per agent, one pipeline); for each, whether it
+        counted now. Not counted: an execution applied before, one still running, one older
+        than the 1-hour window."""
         thresholds = slow_call_ms or {}
-        calls: list[int] = []
+        by_agent: dict[AgentKey, list[int]] = {}
+        for i, execution in enumerate(executions):
+            if execution.finished:
+                by_agent.setdefault(execution.agent, []).append(i)
+        calls: list[list[int]] = []
         async with self.client.pipeline(transaction=False) as pipe:
-            for i, execution in enumerate(executions):
-                if not execution.finished:
-                    continue
-                slow = thresholds.get(execution.agent, DEFAULT_SLOW_CALL_MS)
-                prepared = self._keys_and_args(execution, now_ms, slow)
+            for agent, positions in by_agent.items():
+                slow = thresholds.get(agent, DEFAULT_SLOW_CALL_MS)
+                prepared = self._prepare(agent, [executions[i] for i in positions], now_ms, slow)
                 if prepared is None:
                     continue
-                keys, args = prepared
+                keys, args, carried = prepared
                 await self._script(keys=keys, args=args, client=pipe)
-                calls.append(i)
+                calls.append([positions[c] for c in carried])
             replies = await pipe.execute() if calls else []
         applied = [False] * len(executions)
-        for i, reply in zip(calls, replies, strict=True):
-            applied[i] = int(reply) == 1
+        for positions, reply in zip(calls, replies, strict=True):
+            for i, flag in zip(positions, reply, strict=True):
+                applied[i] = int(flag) == 1
         return applied
 
     async def read(
