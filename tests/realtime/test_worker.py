@@ -25,7 +25,8 @@ import redis.asyncio as aioredis
 from meta_agent import tenants
 from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM, execution_entry
-from realtime.health import channel
+from realtime.health import Health, channel
+from realtime.health.evaluator import SWEEP_LOCK_KEY
 from realtime.windows import AgentKey, RedisWindows
 from realtime.worker import Worker
 
@@ -245,3 +246,33 @@ def test_python_m_realtime_consumes_the_ingest_stream_and_stops_on_sigterm(
         client.close()
     assert process.returncode == 0, stderr
     assert "stopped" in stderr
+
+
+def test_the_sweep_finds_an_agent_that_went_silent_and_bad_entries_are_skipped(
+    migrated_database: Any, redis_url: str, make_agent: Callable[[], AgentKey]
+) -> None:
+    agent = agent_of(make_agent)
+    stream = f"test:executions:{uuid.uuid4()}"
+    clock = {"now": NOW_MS}
+    bad = [{"tenant_id": "not-a-uuid", "status": "success"}, entry(agent, status="exploded")]
+
+    async def body(db: Database, client: aioredis.Redis) -> Any:
+        worker = Worker(db, client, stream=stream, clock=lambda: clock["now"])
+        steady = [entry(agent, at_ms=NOW_MS - 50 * 60_000 + i * 60_000) for i in range(50)]
+        await xadd_all(client, stream, [*steady, *bad])
+        await worker.run_until_idle()
+        before = await worker.evaluator.store.load(agent)
+        clock["now"] += 16 * 60_000
+        await client.delete(SWEEP_LOCK_KEY)  # another test's sweep may hold this turn
+        swept = await worker.evaluator.sweep(clock["now"])
+        return worker.counters, before, swept, await client.xpending(stream, "realtime")
+
+    counters, before, swept, pending = run(migrated_database.app_url, redis_url, body)
+    assert (counters.applied, counters.bad, counters.acked) == (50, 2, 52)
+    assert pending["pending"] == 0
+    assert before is not None
+    assert before[0].state is Health.HEALTHY
+    assert swept is not None
+    mine = [r for r in swept if r.agent == agent]
+    assert [(r.from_state, r.evaluation.state) for r in mine] == [(Health.HEALTHY, Health.DEGRADED)]
+    assert "silent for 16 min" in mine[0].evaluation.reason
