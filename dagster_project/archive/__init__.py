@@ -1,0 +1,1 @@
+"""The archive domain: raw logs past retention go to Parquet, then leave Postgres."""

@@ -1,0 +1,62 @@
+"""The daily retention asset: each day past a tenant's retention is written to Parquet,
+verified, and only then dropped from the raw tables (meta_agent.archive does the work).
+
+No `from __future__ import annotations` here: Dagster reads the `context` annotation at runtime.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from dagster_project.warehouse.partitions import daily_partitions
+from dagster_project.warehouse.resources import WarehouseDatabase
+from meta_agent.archive import run_retention
+
+RAW_KEYS = [dg.AssetKey(["raw", "executions"]), dg.AssetKey(["raw", "actions"])]
+
+
+class ArchiveRoot(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where the Parquet archive lives (METAAGENT_ARCHIVE_DIR)."""
+
+    path: str
+
+
+@dg.asset(
+    name="raw_archive",
+    key_prefix=["archive"],
+    group_name="archive",
+    kinds={"parquet", "postgres"},
+    partitions_def=daily_partitions,
+    deps=RAW_KEYS,
+    description=(
+        "Raw executions and actions past each tenant's retention (default 30 days), as Parquet"
+        " partitioned by table, tenant and date; rows leave Postgres only once their file is"
+        " verified. Query it with `python -m meta_agent archive query`."
+    ),
+)
+def raw_archive(
+    context: dg.AssetExecutionContext, postgres: WarehouseDatabase, archive_root: ArchiveRoot
+) -> dg.MaterializeResult[Any]:
+    # retention runs as of the end of the partition's day: the day's run archives what expired
+    today = context.partition_time_window.end.date()
+    report = run_retention(postgres.url, Path(archive_root.path), today=today)
+    for line in report.errors:
+        context.log.error(line)
+    with postgres.connect() as conn:
+        # Autovacuum keeps each partition's statistics, never the partitioned parents'; the
+        # planner reads those for plans across days, and dropped days change them.
+        conn.execute("analyze raw.executions, raw.actions")
+    if report.errors:
+        raise dg.Failure(
+            description=f"{len(report.errors)} day(s) could not be archived; nothing of them was"
+            " dropped",
+            metadata={"errors": dg.MetadataValue.json(report.errors)},
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "rows_removed": report.rows_removed,
+            "partitions_dropped": report.partitions_dropped,
+            "report": dg.MetadataValue.json(report.as_dict()),
+        }
+    )
