@@ -6,19 +6,23 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import psycopg
 import typer
 from rich.console import Console
 
 from meta_agent import embedded, migrations, tenants
-from meta_agent.connections import ServerUrls, resolve_urls
+from meta_agent.connections import ServerUrls, describe, resolve_urls
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from dagster_project.cycle import CycleReport
 
 app = typer.Typer(
     name="meta_agent",
@@ -173,6 +177,22 @@ def demo(
              executions_per_day=executions_per_day, seed=seed)  # fmt: skip
 
 
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise MetaAgentError(f"{option} takes a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _print_cycle(report: CycleReport) -> None:
+    from dagster_project.cycle import summary_lines
+
+    for line in summary_lines(report):
+        console.print(line, soft_wrap=True)
+    if not report.success or report.failed_checks:
+        raise MetaAgentError(f"run {report.run_id} failed; see the Dagster output above")
+
+
 @app.command()
 def aggregate(
     date: Annotated[str | None, typer.Option("--date", help="One UTC day, YYYY-MM-DD.")] = None,
@@ -181,31 +201,90 @@ def aggregate(
         str | None, typer.Option("--to", help="Last day of a range (included).")
     ] = None,
 ) -> None:
-    """Re-aggregate days through Dagster and dbt: the day's marts are replaced, nothing else."""
-    import datetime as dt
-
+    """Re-aggregate days through Dagster and dbt: the days' marts are replaced, nothing else."""
+    from dagster_project.cycle import run_window
+    from dagster_project.instance import open_instance
     from dagster_project.warehouse.definitions import definitions
+    from dagster_project.warehouse.schedules import warehouse_daily_job
 
-    try:
-        if date is not None and first is None and last is None:
-            days = [dt.date.fromisoformat(date)]
-        elif date is None and first is not None and last is not None:
-            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-            if end < start:
-                raise MetaAgentError(f"--to {last} is before --from {first}")
-            days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
-        else:
-            raise MetaAgentError("give --date D, or --from D1 --to D2")
-    except ValueError as exc:
-        raise MetaAgentError(f"dates are YYYY-MM-DD: {exc}") from None
-    urls = _urls(_settings())
+    if date is not None and first is None and last is None:
+        start = end = _day(date, "--date")
+    elif date is None and first is not None and last is not None:
+        start, end = _day(first, "--from"), _day(last, "--to")
+        if end < start:
+            raise MetaAgentError(f"--to {last} is before --from {first}")
+    else:
+        raise MetaAgentError("give --date D, or --from D1 --to D2")
+    settings = _settings()
+    urls = _urls(settings)
     _require_migrated(urls)
-    job = definitions(urls.database_url).resolve_implicit_global_asset_job_def()
-    for day in days:
-        result = job.execute_in_process(partition_key=day.isoformat(), raise_on_error=False)
-        console.print(f"{day}  {'ok' if result.success else 'FAILED'}")
-        if not result.success:
-            raise MetaAgentError(f"aggregating {day} failed; see the Dagster output above")
+    job = definitions(urls.database_url).resolve_job_def(warehouse_daily_job.name)
+    instance = open_instance(settings.home, urls.database_url)
+    # a range is one run over one window, as a backfill from the UI is
+    _print_cycle(run_window(job, start, end, instance=instance))
+
+
+@app.command("full-cycle")
+def full_cycle(
+    date: Annotated[
+        str | None, typer.Option("--date", help="The UTC day, YYYY-MM-DD; default: yesterday.")
+    ] = None,
+) -> None:
+    """Materialise every Dagster asset for one UTC day in-process, and print what each did."""
+    from dagster_project.cycle import run_cycle
+    from dagster_project.definitions import definitions_for
+    from dagster_project.instance import open_instance
+
+    day = _day(date, "--date") if date else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    settings = _settings()
+    urls = _urls(settings)
+    _require_migrated(urls)
+    instance = open_instance(settings.home, urls.database_url)
+    _print_cycle(run_cycle(definitions_for(urls.database_url), day, instance=instance))
+
+
+@app.command()
+def dagster(
+    host: Annotated[str, typer.Option(help="Where the webserver listens.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The webserver's port.")] = 3000,
+) -> None:
+    """Serve the Dagster UI and run its daemon (schedules, sensors, backfills) until interrupted."""
+    import os
+    import signal
+    import threading
+
+    from dagster_project.instance import (
+        dagster_database_url,
+        dagster_home,
+        open_instance,
+        prepare_dagster_home,
+    )
+    from dagster_project.processes import DagsterProcesses
+
+    settings = _settings()
+    urls = _urls(settings)
+    _require_migrated(urls)
+    # Dagster's tables are created here, once, before two processes could race to create them
+    open_instance(settings.home, urls.database_url).dispose()
+    environment = {
+        **os.environ,
+        **prepare_dagster_home(settings.home, urls.database_url),
+        # the code location reads the same settings, whatever directory it runs in
+        "METAAGENT_HOME": str(settings.home),
+    }
+    processes = DagsterProcesses(environment, host, port, log_dir=settings.home)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    console.print(
+        f"starting the Dagster webserver and daemon (DAGSTER_HOME {dagster_home(settings.home)},"
+        f" storage {describe(dagster_database_url(urls.database_url))}; logs in {settings.home})",
+        soft_wrap=True,
+    )
+    processes.serve(
+        stop, on_ready=lambda: console.print(f"Dagster UI on {processes.url}  (Ctrl-C stops it)")
+    )
+    console.print("stopped the Dagster webserver and daemon")
 
 
 @app.command()

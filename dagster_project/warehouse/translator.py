@@ -6,12 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
     """Sources keep their schema as prefix (`raw/executions`); models are keyed by layer
-    (`staging/…`, `intermediate/…`, `marts/…`) and grouped the same way in the UI."""
+    (`staging/…`, `intermediate/…`, `marts/…`) and grouped the same way in the UI.
+
+    dbt's data tests become asset checks of the models they test; the sources' keys are
+    those of the observable source assets (`assets.py`), so lineage starts at the raw tables."""
+
+    def __init__(self, settings: DagsterDbtTranslatorSettings | None = None) -> None:
+        super().__init__(settings or DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
