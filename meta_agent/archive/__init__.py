@@ -6,6 +6,7 @@ rows from Postgres (retention.py); `run_query()` runs DuckDB over the archive (q
 """
 
 from meta_agent.archive.files import ArchiveError
+from meta_agent.archive.manifest import removed_days
 from meta_agent.archive.query import connect_archive, run_query
 from meta_agent.archive.report import ArchivedFile, DayOutcome, RetentionReport
 from meta_agent.archive.retention import DEFAULT_RETENTION_DAYS, run_retention
@@ -19,6 +20,7 @@ __all__ = [
     "DayOutcome",
     "RetentionReport",
     "connect_archive",
+    "removed_days",
     "run_query",
     "run_retention",
 ]

@@ -129,3 +129,17 @@ def record_dropped(
             " and verified_at is not null and dropped_at is null",
             (removal, table, entry.tenant_id, day, entry.part),
         )
+
+
+def removed_days(conn: psycopg.Connection, first: date, last: date) -> list[date]:
+    """Days in [first, last] some of whose raw rows now live only in the archive.
+
+    Re-aggregating such a day would rebuild its marts from what is left in Postgres and so
+    replace good numbers with smaller ones; the warehouse refuses those days.
+    """
+    rows = conn.execute(
+        "select distinct day from archive_manifest"
+        " where dropped_at is not null and day between %s and %s order by day",
+        (first, last),
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from dagster_project.archive.definitions import definitions
-from meta_agent.archive import connect_archive
+from meta_agent.archive import connect_archive, removed_days
 from tests.archive.conftest import (
     DAY,
     at,
@@ -41,6 +41,8 @@ def test_one_partition_of_the_asset_archives_and_drops_the_expired_day(raw_db):
     assert materialization.metadata["rows_removed"].value == 6
     with raw_db.connect() as conn:
         assert DAY not in partitions(conn, "executions")
+        # the warehouse refuses to re-aggregate it from what is left
+        assert removed_days(conn, DAY - timedelta(days=1), DAY + timedelta(days=3)) == [DAY]
         remaining = conn.execute("select execution_id from raw.executions").fetchall()
     assert remaining == [(kept,)]
     with connect_archive(raw_db.archive) as con:
