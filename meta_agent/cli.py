@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -291,11 +292,12 @@ def dagster(
 def api(
     host: Annotated[str | None, typer.Option(help="Default: METAAGENT_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: METAAGENT_API_PORT.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes; about one per core in production.")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) until interrupted."""
     import uvicorn
-
-    from api.app import create_app
 
     settings = _settings()
     urls = _urls(settings, need_redis=True)
@@ -303,10 +305,21 @@ def api(
     host, port = host or settings.api_host, port or settings.api_port
     console.print(f"MetaAgent API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     # in-flight requests get up to 10 s to finish on SIGTERM before the pool closes
-    uvicorn.run(
-        create_app(settings, urls), host=host, port=port, log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=10,
-    )  # fmt: skip
+    options = {"host": host, "port": port, "log_level": settings.log_level.lower(),
+               "timeout_graceful_shutdown": 10}  # fmt: skip
+    if workers == 1:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings, urls), **options)  # type: ignore[arg-type]
+        return
+    # Worker processes build their own app from the environment: hand them the servers this
+    # process resolved (embedded ones included), so none of them starts servers of its own.
+    os.environ.update(
+        METAAGENT_DATABASE_URL=urls.database_url,
+        METAAGENT_APP_DATABASE_URL=urls.app_database_url,
+        METAAGENT_REDIS_URL=urls.redis_url,
+    )
+    uvicorn.run("api.app:create_app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 def main() -> None:
