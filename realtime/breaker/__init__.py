@@ -20,7 +20,7 @@ from realtime.breaker.state import (
     State,
     Transition,
 )
-from realtime.breaker.store import BreakerKey, BreakerStore
+from realtime.breaker.store import BreakerKey, BreakerStore, CallResult
 
 __all__ = [
     "Acquisition",
@@ -29,6 +29,7 @@ __all__ = [
     "BreakerKey",
     "BreakerState",
     "BreakerStore",
+    "CallResult",
     "Cause",
     "Decision",
     "Outcome",

@@ -4,8 +4,8 @@
 --
 -- KEYS[1]  the breaker's state hash      KEYS[2]  its window hash
 -- ARGV[1]  op: acquire | result | advance | force | reset | reconfigure | restore
--- ARGV[2]  now (ms)     ARGV[3..15] the config (see redis_store.config_args)
--- ARGV[16..] the op's own arguments
+-- ARGV[2]  now (ms)     ARGV[3] the config, 13 values separated by spaces (redis_store.config_arg)
+-- ARGV[4..] the op's own arguments
 --
 -- State hash fields: st state, v version, ch changed, clk clock, oa opened, ou open until,
 -- co consecutive opens, cf consecutive failures, pl probe limit, pi probes issued,
@@ -22,14 +22,16 @@ local function int(x) return string.format('%d', x) end
 local function opt(x) if x == nil then return '' end return int(x) end
 local function num(x) if x == nil or x == false or x == '' then return nil end return tonumber(x) end
 
+local c = {}
+for v in string.gmatch(ARGV[3], '%S+') do c[#c + 1] = v end
 local cfg = {
-    enabled = ARGV[3] == '1', kind = ARGV[4], size = tonumber(ARGV[5]),
-    min_calls = tonumber(ARGV[6]), fr = tonumber(ARGV[7]), slow_ms = tonumber(ARGV[8]),
-    sr = tonumber(ARGV[9]), consec = tonumber(ARGV[10]), open_ms = tonumber(ARGV[11]),
-    mult = tonumber(ARGV[12]), max_open = tonumber(ARGV[13]), probes = tonumber(ARGV[14]),
-    deadline_ms = tonumber(ARGV[15]),
+    enabled = c[1] == '1', kind = c[2], size = tonumber(c[3]),
+    min_calls = tonumber(c[4]), fr = tonumber(c[5]), slow_ms = tonumber(c[6]),
+    sr = tonumber(c[7]), consec = tonumber(c[8]), open_ms = tonumber(c[9]),
+    mult = tonumber(c[10]), max_open = tonumber(c[11]), probes = tonumber(c[12]),
+    deadline_ms = tonumber(c[13]),
 }
-local shape = ARGV[4] .. ':' .. ARGV[5]
+local shape = (c[2] or '') .. ':' .. (c[3] or '')
 
 -- load ---------------------------------------------------------------------------------
 local raw = redis.call('HGETALL', S)
@@ -43,20 +45,18 @@ local s = {
     psucc = tonumber(h.ps or '0'), forced_by = h.fb, forced_reason = h.fr, shape = h.sh or '',
     probes = {},
 }
-local old_slots = {}
 for k, val in pairs(h) do
-    if string.sub(k, 1, 1) == 'd' then
-        local slot = tonumber(string.sub(k, 2))
-        s.probes[slot] = tonumber(val)
-        old_slots[#old_slots + 1] = k
-    end
+    if string.sub(k, 1, 1) == 'd' then s.probes[tonumber(string.sub(k, 2))] = tonumber(val) end
 end
-local wraw = redis.call('HMGET', W, 'c', 'f', 'sl')
-local w = { c = tonumber(wraw[1] or '0'), f = tonumber(wraw[2] or '0'), sl = tonumber(wraw[3] or '0') }
+local wraw = redis.call('HMGET', W, 'c', 'f', 'sl', 'n', 'l')
+local w = {
+    c = tonumber(wraw[1] or '0'), f = tonumber(wraw[2] or '0'), sl = tonumber(wraw[3] or '0'),
+    n = tonumber(wraw[4] or '0'), l = num(wraw[5]),
+}
 
 local function clear_window()
     redis.call('DEL', W)
-    w = { c = 0, f = 0, sl = 0 }
+    w = { c = 0, f = 0, sl = 0, n = 0, l = nil }
 end
 
 local function earliest_deadline()
@@ -149,18 +149,20 @@ end
 
 -- window -------------------------------------------------------------------------------------
 local function record(failed, slow)
-    local code = (failed and 1 or 0) + (slow and 2 or 0)
+    local fi, si = failed and 1 or 0, slow and 1 or 0
+    -- one HSET at the end: the slot's new fields and the totals
+    local put
     if cfg.kind == 'count' then
-        local n = tonumber(redis.call('HGET', W, 'n') or '0')
+        local n = w.n
         local slot = n % cfg.size
         if n >= cfg.size then
             local old = tonumber(redis.call('HGET', W, 'o' .. slot))
             w.c, w.f, w.sl = w.c - 1, w.f - (old % 2), w.sl - math.floor(old / 2)
         end
-        redis.call('HSET', W, 'o' .. slot, code, 'n', int(n + 1))
+        put = { 'o' .. slot, int(fi + 2 * si), 'n', int(n + 1) }
     else
         local sec = math.floor(s.clock / 1000)
-        local last = num(redis.call('HGET', W, 'l'))
+        local last = w.l
         if last ~= nil and sec > last then
             if sec - last >= cfg.size then
                 clear_window()
@@ -177,16 +179,20 @@ local function record(failed, slow)
                 end
             end
         end
+        -- after the eviction the slot is empty or holds this very second
         local i = sec % cfg.size
-        redis.call('HSET', W, 'e' .. i, int(sec), 'l', int(sec))
-        redis.call('HINCRBY', W, 'c' .. i, 1)
-        redis.call('HINCRBY', W, 'f' .. i, failed and 1 or 0)
-        redis.call('HINCRBY', W, 's' .. i, slow and 1 or 0)
+        local b = { 0, 0, 0 }
+        if last == sec then
+            local held = redis.call('HMGET', W, 'c' .. i, 'f' .. i, 's' .. i)
+            if held[1] then b = { tonumber(held[1]), tonumber(held[2]), tonumber(held[3]) } end
+        end
+        put = {
+            'e' .. i, int(sec), 'c' .. i, int(b[1] + 1), 'f' .. i, int(b[2] + fi),
+            's' .. i, int(b[3] + si), 'l', int(sec),
+        }
     end
-    w.c = w.c + 1
-    if failed then w.f = w.f + 1 end
-    if slow then w.sl = w.sl + 1 end
-    redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl))
+    w.c, w.f, w.sl = w.c + 1, w.f + fi, w.sl + si
+    redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), unpack(put))
     if failed then s.cfails = s.cfails + 1 else s.cfails = 0 end
 
     local considered = math.max(w.c, cfg.min_calls)
@@ -257,15 +263,17 @@ local function result(kind, version, slot, deadline, failed, slow)
 end
 
 if op == 'restore' then
-    -- ARGV[16..]: the state to install; refused when Redis already holds this version or newer
-    if redis.call('EXISTS', S) == 1 and s.version >= tonumber(ARGV[17]) then return { 0 } end
+    -- ARGV[4..16]: the state to install, then (slot, deadline) pairs of the probes out;
+    -- refused when Redis already holds this version or a newer one
+    if redis.call('EXISTS', S) == 1 and s.version >= tonumber(ARGV[5]) then return { 0 } end
     redis.call('DEL', S, W)
     local fields = { 'st', 'v', 'ch', 'clk', 'oa', 'ou', 'co', 'cf', 'pl', 'pi', 'ps', 'fb', 'fr' }
+    local put = { 'sh', '' }
     for i, f in ipairs(fields) do
-        if ARGV[15 + i] ~= '' then redis.call('HSET', S, f, ARGV[15 + i]) end
+        if ARGV[3 + i] ~= '' then put[#put + 1] = f; put[#put + 1] = ARGV[3 + i] end
     end
-    redis.call('HSET', S, 'sh', '')
-    for i = 29, #ARGV, 2 do redis.call('HSET', S, 'd' .. ARGV[i], ARGV[i + 1]) end
+    for i = 17, #ARGV, 2 do put[#put + 1] = 'd' .. ARGV[i]; put[#put + 1] = ARGV[i + 1] end
+    redis.call('HSET', S, unpack(put))
     return { 1 }
 end
 
@@ -273,14 +281,14 @@ begin(tonumber(ARGV[2]))
 if op == 'acquire' then
     acquire()
 elseif op == 'result' then
-    local failed = ARGV[20] == 'failure'
-    local slow = tonumber(ARGV[21]) >= cfg.slow_ms
-    result(ARGV[16], num(ARGV[17]), num(ARGV[18]), num(ARGV[19]), failed, slow)
+    local failed = ARGV[8] == 'failure'
+    local slow = tonumber(ARGV[9]) >= cfg.slow_ms
+    result(ARGV[4], num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), failed, slow)
 elseif op == 'advance' then
     advance()
 elseif op == 'force' then
     local before = snapshot()
-    cleared(ARGV[16], ARGV[17], ARGV[18])
+    cleared(ARGV[4], ARGV[5], ARGV[6])
     record_transition(before, 'manual')
 elseif op == 'reset' then
     close('closed', 'manual')
@@ -293,20 +301,23 @@ else
     return redis.error_reply('unknown breaker op ' .. tostring(op))
 end
 
--- store --------------------------------------------------------------------------------------
-redis.call('HSET', S, 'st', s.state, 'v', int(s.version), 'ch', int(s.changed),
-    'clk', int(s.clock), 'co', int(s.copens), 'cf', int(s.cfails), 'pl', int(s.plimit),
-    'pi', int(s.pissued), 'ps', int(s.psucc), 'sh', s.shape)
--- field by field: a Lua table cannot hold nil, so a loop over one would skip the HDELs
-local function put(f, val)
-    if val == nil then redis.call('HDEL', S, f) else redis.call('HSET', S, f, val) end
+-- store: only the fields that changed (most results change the clock and little else) -------
+local now_fields = {
+    st = s.state, v = int(s.version), ch = int(s.changed), clk = int(s.clock),
+    co = int(s.copens), cf = int(s.cfails), pl = int(s.plimit), pi = int(s.pissued),
+    ps = int(s.psucc), sh = s.shape, oa = s.opened and int(s.opened),
+    ou = s.open_until and int(s.open_until), fb = s.forced_by, fr = s.forced_reason,
+}
+for slot, d in pairs(s.probes) do now_fields['d' .. int(slot)] = int(d) end
+local set, del = {}, {}
+for f, val in pairs(now_fields) do
+    if h[f] ~= val then set[#set + 1] = f; set[#set + 1] = val end
 end
-put('oa', s.opened and int(s.opened))
-put('ou', s.open_until and int(s.open_until))
-put('fb', s.forced_by)
-put('fr', s.forced_reason)
-for _, k in ipairs(old_slots) do redis.call('HDEL', S, k) end
-for slot, d in pairs(s.probes) do redis.call('HSET', S, 'd' .. int(slot), int(d)) end
+for f, _ in pairs(h) do
+    if now_fields[f] == nil then del[#del + 1] = f end
+end
+if #set > 0 then redis.call('HSET', S, unpack(set)) end
+if #del > 0 then redis.call('HDEL', S, unpack(del)) end
 
 local reply = decision
 if transition ~= nil then

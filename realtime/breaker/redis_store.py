@@ -9,7 +9,9 @@ count-window call or four per time-window second (bounded by the config limits).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -32,30 +34,34 @@ from realtime.breaker.state import (
     Transition,
     Window,
 )
-from realtime.breaker.store import BreakerKey
+from realtime.breaker.store import BreakerKey, CallResult
 
 DEFAULT_PREFIX = "metaagent:breaker"
 SCRIPT = resources.files("realtime.breaker").joinpath("breaker.lua").read_text(encoding="utf-8")
 
 
-def config_args(config: BreakerConfig) -> list[str]:
-    """ARGV[3..15] of the script. Floats as `repr`, which round-trips: Lua parses the same
+@lru_cache(maxsize=4096)
+def config_arg(config: BreakerConfig) -> str:
+    """ARGV[3] of the script: one argument, not thirteen, because packing arguments is most of
+    the client's cost per call. Floats as `repr`, which round-trips: Lua parses the same
     double Python holds."""
-    return [
-        "1" if config.enabled else "0",
-        config.window_kind.value,
-        str(config.window_size),
-        str(config.min_calls),
-        repr(config.failure_rate_threshold),
-        str(config.slow_call_duration_ms),
-        repr(config.slow_call_rate_threshold),
-        str(config.consecutive_failures_threshold or 0),
-        str(config.open_duration_ms),
-        repr(config.backoff_multiplier),
-        str(config.max_open_duration_ms),
-        str(config.half_open_permitted_probes),
-        str(config.half_open_deadline_ms),
-    ]
+    return " ".join(
+        [
+            "1" if config.enabled else "0",
+            config.window_kind.value,
+            str(config.window_size),
+            str(config.min_calls),
+            repr(config.failure_rate_threshold),
+            str(config.slow_call_duration_ms),
+            repr(config.slow_call_rate_threshold),
+            str(config.consecutive_failures_threshold or 0),
+            str(config.open_duration_ms),
+            repr(config.backoff_multiplier),
+            str(config.max_open_duration_ms),
+            str(config.half_open_permitted_probes),
+            str(config.half_open_deadline_ms),
+        ]
+    )
 
 
 def _text(value: Any) -> str:
@@ -105,9 +111,8 @@ class RedisBreakerStore:
         reason: str = "",
     ) -> tuple[Decision | None, tuple[Transition, ...]]:
         _check_now(now_ms)
-        reply = [
-            _text(v) for v in await self._run(key, [op, str(now_ms), *config_args(config), *extra])
-        ]
+        args = [op, str(now_ms), config_arg(config), *extra]
+        reply = [_text(v) for v in await self._run(key, args)]
         return _decision(reply[:5]), _transitions(config, reply[5:], actor, reason)
 
     async def try_acquire(self, key: BreakerKey, config: BreakerConfig, now_ms: int) -> Acquisition:
@@ -124,18 +129,25 @@ class RedisBreakerStore:
         duration_ms: int,
         now_ms: int,
     ) -> tuple[Transition, ...]:
-        if duration_ms < 0:
-            raise ValueError(f"duration_ms cannot be negative, got {duration_ms}")
-        held = ["", "", "", ""]
-        if permit is not None:
-            held = [
-                permit.kind.value,
-                str(permit.version),
-                "" if permit.slot is None else str(permit.slot),
-                "" if permit.deadline_ms is None else str(permit.deadline_ms),
-            ]
-        extra = [*held, Outcome(outcome).value, str(duration_ms)]
+        extra = _result_args(permit, outcome, duration_ms)
         return (await self._step(key, config, "result", now_ms, extra))[1]
+
+    async def on_results(self, results: Sequence[CallResult]) -> list[tuple[Transition, ...]]:
+        """Pipelined: one round trip for the batch (plus a SCRIPT EXISTS), each result still
+        its own atomic step; results for one breaker are applied in the order given."""
+        if not results:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for r in results:
+                args = ["result", str(r.now_ms), config_arg(r.config)]
+                args += _result_args(r.permit, r.outcome, r.duration_ms)
+                _check_now(r.now_ms)
+                await self._script(keys=self.keys(r.key), args=args, client=pipe)
+            replies = await pipe.execute()
+        return [
+            _transitions(r.config, [_text(v) for v in reply[5:]], AUTOMATIC_ACTOR, "")
+            for r, reply in zip(results, replies, strict=True)
+        ]
 
     async def advance(
         self, key: BreakerKey, config: BreakerConfig, now_ms: int
@@ -197,7 +209,7 @@ class RedisBreakerStore:
             state.forced_by,
             state.forced_reason,
         ]
-        args = ["restore", "0", *["0"] * 13, *("" if v is None else str(v) for v in values)]
+        args = ["restore", "0", "", *("" if v is None else str(v) for v in values)]
         for slot, deadline in state.probe_deadlines:
             args += [str(slot), str(deadline)]
         reply = await self._run(key, args)
@@ -208,6 +220,20 @@ class RedisBreakerStore:
 
     async def mark_restored(self, now_ms: int) -> None:
         await self.client.set(self._restored_key, str(now_ms))
+
+
+def _result_args(permit: Permit | None, outcome: Outcome, duration_ms: int) -> list[str]:
+    if duration_ms < 0:
+        raise ValueError(f"duration_ms cannot be negative, got {duration_ms}")
+    held = ["", "", "", ""]
+    if permit is not None:
+        held = [
+            permit.kind.value,
+            str(permit.version),
+            "" if permit.slot is None else str(permit.slot),
+            "" if permit.deadline_ms is None else str(permit.deadline_ms),
+        ]
+    return [*held, Outcome(outcome).value, str(duration_ms)]
 
 
 def _decision(fields: list[str]) -> Decision | None:

@@ -8,6 +8,7 @@ which the caller persists (`persistence.persist_transitions`) and publishes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,18 @@ class BreakerKey:
 
     tenant_id: uuid.UUID
     agent_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One finished call, for `on_results`: most come from the ingest stream, without a permit."""
+
+    key: BreakerKey
+    config: BreakerConfig
+    outcome: Outcome
+    duration_ms: int
+    now_ms: int
+    permit: Permit | None = None
 
 
 class BreakerStore(Protocol):
@@ -39,6 +52,10 @@ class BreakerStore(Protocol):
         duration_ms: int,
         now_ms: int,
     ) -> tuple[Transition, ...]: ...
+
+    async def on_results(self, results: Sequence[CallResult]) -> list[tuple[Transition, ...]]:
+        """`on_result` for each, in order, in one round trip; the transitions of each."""
+        ...
 
     async def advance(
         self, key: BreakerKey, config: BreakerConfig, now_ms: int

@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from realtime.breaker import (
@@ -19,8 +20,9 @@ from realtime.breaker import (
     RedisBreakerStore,
     State,
     Transition,
+    WindowKind,
 )
-from tests.realtime.breaker.machine import BreakerComparison, Driver, PureDriver
+from tests.realtime.breaker.machine import START_MS, BreakerComparison, Driver, PureDriver
 from tests.realtime.breaker.support import new_key
 
 T = TypeVar("T")
@@ -95,3 +97,41 @@ def test_redis_agrees_with_the_core_step_by_step(redis_url: str) -> None:
     run_state_machine_as_test(
         machine, settings=settings(max_examples=200, stateful_step_count=50, deadline=None)
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(WindowKind),
+    size=st.integers(1, 6),
+    calls=st.lists(
+        st.tuples(st.integers(0, 2_500), st.sampled_from(Outcome), st.integers(0, 20)),
+        max_size=60,
+    ),
+)
+def test_windows_slide_the_same_in_redis_and_in_the_core(
+    redis_url: str, kind: WindowKind, size: int, calls: list[tuple[int, Outcome, int]]
+) -> None:
+    """Thresholds no window reaches: only the sliding is compared, call by call."""
+    config = BreakerConfig(
+        window_kind=kind,
+        window_size=size,
+        min_calls=size if kind is WindowKind.COUNT else 1_000,
+        failure_rate_threshold=1.0,
+        slow_call_duration_ms=10,
+        slow_call_rate_threshold=1.0,
+    )
+    redis = RedisDriver(redis_url, config)
+    pure = PureDriver(config)
+    now = START_MS
+    try:
+        for step, (elapsed, outcome, duration) in enumerate(calls):
+            now += elapsed
+            # failures only where the count window cannot fill with them
+            if kind is WindowKind.COUNT and outcome is Outcome.FAILURE and step % 2:
+                outcome = Outcome.SUCCESS
+            assert redis.result(None, outcome, duration, now) == pure.result(
+                None, outcome, duration, now
+            )
+            assert redis.load() == pure.state
+    finally:
+        redis.close()

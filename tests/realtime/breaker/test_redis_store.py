@@ -4,6 +4,7 @@ probes released at their deadline, scripts reloaded after SCRIPT FLUSH, keys per
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
@@ -16,6 +17,7 @@ from realtime.breaker import (
     BreakerConfig,
     BreakerKey,
     BreakerState,
+    CallResult,
     Cause,
     Outcome,
     Permit,
@@ -24,6 +26,7 @@ from realtime.breaker import (
     Rejected,
     State,
     WindowKind,
+    core,
 )
 from tests.realtime.breaker.support import new_key, redis_store
 
@@ -214,3 +217,38 @@ def test_bad_times_and_durations_are_refused_before_reaching_redis(redis_url: st
         assert await store.client.exists(*store.keys(key)) == 0
 
     run(redis_url, body)
+
+
+def test_a_batch_of_results_is_applied_in_order_as_one_by_one(redis_url: str) -> None:
+    """Pipelined results (the worker's path) give what the core gives one at a time."""
+    rng = random.Random(7)
+    keys = [new_key() for _ in range(3)]
+    config = replace(CONFIG, consecutive_failures_threshold=4)
+    batch = [
+        CallResult(
+            keys[rng.randrange(3)],
+            config,
+            rng.choice([Outcome.SUCCESS, Outcome.FAILURE, Outcome.SUCCESS]),
+            rng.randrange(0, 2 * config.slow_call_duration_ms),
+            T0 + i * 500,
+        )
+        for i in range(300)
+    ]
+    expected_states = {k: BreakerState() for k in keys}
+    expected: list[tuple[Any, ...]] = []
+    for r in batch:
+        expected_states[r.key], done = core.on_result(
+            r.config, expected_states[r.key], None, r.outcome, r.duration_ms, r.now_ms
+        )
+        expected.append(done)
+
+    async def body(store: RedisBreakerStore) -> tuple[Any, list[BreakerState]]:
+        got = await store.on_results(batch[:150])
+        await store.client.script_flush()  # the pipeline loads the script again
+        got += await store.on_results(batch[150:])
+        return got, [await store.load(k) for k in keys]
+
+    got, states = run(redis_url, body)
+    assert got == expected
+    assert sum(len(t) for t in got) == len(keys)  # every breaker opened on the way
+    assert states == [expected_states[k] for k in keys]
