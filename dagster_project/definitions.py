@@ -7,6 +7,7 @@ build the same definitions with `definitions_for`.
 
 import dagster as dg
 
+from dagster_project.archive import definitions as archive
 from dagster_project.warehouse import definitions as warehouse
 from meta_agent.connections import resolve_urls
 from meta_agent.settings import get_settings
@@ -14,7 +15,10 @@ from meta_agent.settings import get_settings
 
 def definitions_for(database_url: str) -> dg.Definitions:
     """Every domain's definitions, on the database of the owner URL `database_url`."""
-    return dg.Definitions.merge(warehouse.definitions(database_url))
+    return dg.Definitions.merge(
+        warehouse.definitions(database_url),
+        archive.definitions(database_url, str(get_settings().archive_dir)),
+    )
 
 
 @dg.definitions

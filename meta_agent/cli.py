@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from meta_agent import embedded, migrations, tenants
+from meta_agent.archive.cli import archive_app
 from meta_agent.connections import ServerUrls, describe, resolve_urls
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import Settings, get_settings
@@ -36,6 +37,7 @@ tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 key_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
+app.add_typer(archive_app, name="archive")
 console = Console(stderr=False, highlight=False)
 
 

@@ -36,14 +36,14 @@ class ArchiveRoot(dg.ConfigurableResource):  # type: ignore[type-arg]
     ),
 )
 def raw_archive(
-    context: dg.AssetExecutionContext, postgres: WarehouseDatabase, archive_root: ArchiveRoot
+    context: dg.AssetExecutionContext, raw_database: WarehouseDatabase, archive_root: ArchiveRoot
 ) -> dg.MaterializeResult[Any]:
     # retention runs as of the end of the partition's day: the day's run archives what expired
     today = context.partition_time_window.end.date()
-    report = run_retention(postgres.url, Path(archive_root.path), today=today)
+    report = run_retention(raw_database.url, Path(archive_root.path), today=today)
     for line in report.errors:
         context.log.error(line)
-    with postgres.connect() as conn:
+    with raw_database.connect() as conn:
         # Autovacuum keeps each partition's statistics, never the partitioned parents'; the
         # planner reads those for plans across days, and dropped days change them.
         conn.execute("analyze raw.executions, raw.actions")

@@ -27,7 +27,7 @@ def definitions(database_url: str, archive_dir: str) -> dg.Definitions:
         jobs=[archive_daily_job],
         schedules=[archive_daily_schedule],
         resources={
-            "postgres": WarehouseDatabase(url=database_url),
+            "raw_database": WarehouseDatabase(url=database_url),
             "archive_root": ArchiveRoot(path=archive_dir),
         },
     )

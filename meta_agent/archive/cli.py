@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,13 +19,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from meta_agent import migrations
-from meta_agent.archive.files import ArchiveError
-from meta_agent.archive.query import run_query
-from meta_agent.archive.report import RetentionReport
-from meta_agent.archive.retention import run_retention
-from meta_agent.connections import resolve_urls
 from meta_agent.settings import get_settings
+
+# DuckDB, pyarrow and the server connections load when a command runs, not with the CLI
+if TYPE_CHECKING:
+    from meta_agent.archive.report import RetentionReport
 
 archive_app = typer.Typer(
     help="The Parquet archive of raw logs past retention.", no_args_is_help=True
@@ -54,6 +52,8 @@ def query(
     archive_dir: ArchiveDir = None,
 ) -> None:
     """Run SQL over the archive with DuckDB (views: executions, actions; `date` is the day)."""
+    from meta_agent.archive.query import run_query
+
     root = archive_dir or get_settings().archive_dir
     columns, rows = run_query(root, sql)
     if as_json:
@@ -78,6 +78,11 @@ def run(
     archive_dir: ArchiveDir = None,
 ) -> None:
     """Archive every tenant's expired raw days now, verify the files, drop the rows."""
+    from meta_agent import migrations
+    from meta_agent.archive.files import ArchiveError
+    from meta_agent.archive.retention import run_retention
+    from meta_agent.connections import resolve_urls
+
     try:
         day = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
     except ValueError:

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from dagster_project.archive.assets import ArchiveRoot
 from dagster_project.archive.definitions import definitions
+from dagster_project.definitions import definitions_for
 from meta_agent.archive import connect_archive, removed_days
 from tests.archive.conftest import (
     DAY,
@@ -68,3 +70,24 @@ def test_a_day_that_cannot_be_archived_fails_the_run_and_keeps_its_rows(raw_db):
     assert not result.success
     with raw_db.connect() as conn:
         assert conn.execute("select count(*) from raw.executions").fetchone() == (1,)
+
+
+def test_the_warehouse_refuses_to_rebuild_a_day_whose_rows_were_archived(raw_db):
+    with raw_db.connect() as conn:
+        tenant = create_tenant(conn, "short memory", retention_days=1)
+        ensure_partitions(conn, DAY, DAY + timedelta(days=3))
+        insert_execution(conn, tenant, at(DAY, 2))
+    defs = definitions_for(raw_db.url)
+    archived = defs.resolve_job_def("archive_daily").execute_in_process(
+        partition_key=(DAY + timedelta(days=2)).isoformat(),
+        resources={"archive_root": ArchiveRoot(path=str(raw_db.archive))},
+    )
+    assert archived.success
+
+    rebuilt = defs.resolve_job_def("warehouse_daily").execute_in_process(
+        partition_key=DAY.isoformat(), raise_on_error=False
+    )
+
+    assert not rebuilt.success
+    [failure] = [e for e in rebuilt.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "live only in the Parquet archive" in str(failure.event_specific_data)
