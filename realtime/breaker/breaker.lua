@@ -3,9 +3,15 @@
 -- (IEEE doubles for the rates and the backoff), so the two agree step by step.
 --
 -- KEYS[1]  the breaker's state hash      KEYS[2]  its window hash
--- ARGV[1]  op: acquire | result | advance | force | reset | reconfigure | restore
--- ARGV[2]  now (ms)     ARGV[3] the config, 13 values separated by spaces (redis_store.config_arg)
--- ARGV[4..] the op's own arguments
+-- ARGV[1]  op: acquire | results | advance | force | reset | reconfigure | restore
+-- ARGV[2]  now (ms)     ARGV[3..15] the config (redis_store.config_args; 13 arguments rather
+-- than one string to split: splitting in Lua costs more than Redis parsing the arguments)
+-- ARGV[16..] the op's own arguments; `results` takes any number of results of this breaker,
+-- 7 values each (permit kind, version, slot, deadline, outcome, duration, now), applied in
+-- order exactly as that many single calls would, with one load and one store.
+--
+-- Reply: for acquire the decision (5 values), then for every transition the index of the
+-- result that caused it (0 outside `results`) and its 18 values.
 --
 -- State hash fields: st state, v version, ch changed, clk clock, oa opened, ou open until,
 -- co consecutive opens, cf consecutive failures, pl probe limit, pi probes issued,
@@ -22,16 +28,14 @@ local function int(x) return string.format('%d', x) end
 local function opt(x) if x == nil then return '' end return int(x) end
 local function num(x) if x == nil or x == false or x == '' then return nil end return tonumber(x) end
 
-local c = {}
-for v in string.gmatch(ARGV[3], '%S+') do c[#c + 1] = v end
 local cfg = {
-    enabled = c[1] == '1', kind = c[2], size = tonumber(c[3]),
-    min_calls = tonumber(c[4]), fr = tonumber(c[5]), slow_ms = tonumber(c[6]),
-    sr = tonumber(c[7]), consec = tonumber(c[8]), open_ms = tonumber(c[9]),
-    mult = tonumber(c[10]), max_open = tonumber(c[11]), probes = tonumber(c[12]),
-    deadline_ms = tonumber(c[13]),
+    enabled = ARGV[3] == '1', kind = ARGV[4], size = tonumber(ARGV[5]),
+    min_calls = tonumber(ARGV[6]), fr = tonumber(ARGV[7]), slow_ms = tonumber(ARGV[8]),
+    sr = tonumber(ARGV[9]), consec = tonumber(ARGV[10]), open_ms = tonumber(ARGV[11]),
+    mult = tonumber(ARGV[12]), max_open = tonumber(ARGV[13]), probes = tonumber(ARGV[14]),
+    deadline_ms = tonumber(ARGV[15]),
 }
-local shape = (c[2] or '') .. ':' .. (c[3] or '')
+local shape = ARGV[4] .. ':' .. ARGV[5]
 
 -- load ---------------------------------------------------------------------------------
 local raw = redis.call('HGETALL', S)
@@ -54,9 +58,13 @@ local w = {
     n = tonumber(wraw[4] or '0'), l = num(wraw[5]),
 }
 
+-- the totals are written once, at the end, when a call was recorded
+local window_written = false
+
 local function clear_window()
     redis.call('DEL', W)
     w = { c = 0, f = 0, sl = 0, n = 0, l = nil }
+    window_written = false
 end
 
 local function earliest_deadline()
@@ -75,17 +83,19 @@ local function begin(now)
 end
 
 -- transitions ------------------------------------------------------------------------------
-local transition = nil
+local transitions = {}
+local item = 0
 
 local function record_transition(before, cause)
     local out = {}
     for slot, d in pairs(s.probes) do out[#out + 1] = int(slot) .. ':' .. int(d) end
-    transition = {
-        before.state, s.state, cause, int(s.version), int(s.clock),
+    local t = {
+        int(item), before.state, s.state, cause, int(s.version), int(s.clock),
         int(before.c), int(before.f), int(before.sl), int(before.cfails), int(before.psucc),
         int(s.copens), opt(s.opened), opt(s.open_until), int(s.plimit), int(s.pissued),
         table.concat(out, ','), s.forced_by or '', s.forced_reason or '',
     }
+    for _, v in ipairs(t) do transitions[#transitions + 1] = v end
 end
 
 local function snapshot()
@@ -150,8 +160,6 @@ end
 -- window -------------------------------------------------------------------------------------
 local function record(failed, slow)
     local fi, si = failed and 1 or 0, slow and 1 or 0
-    -- one HSET at the end: the slot's new fields and the totals
-    local put
     if cfg.kind == 'count' then
         local n = w.n
         local slot = n % cfg.size
@@ -159,7 +167,8 @@ local function record(failed, slow)
             local old = tonumber(redis.call('HGET', W, 'o' .. slot))
             w.c, w.f, w.sl = w.c - 1, w.f - (old % 2), w.sl - math.floor(old / 2)
         end
-        put = { 'o' .. slot, int(fi + 2 * si), 'n', int(n + 1) }
+        redis.call('HSET', W, 'o' .. slot, int(fi + 2 * si))
+        w.n = n + 1
     else
         local sec = math.floor(s.clock / 1000)
         local last = w.l
@@ -186,13 +195,12 @@ local function record(failed, slow)
             local held = redis.call('HMGET', W, 'c' .. i, 'f' .. i, 's' .. i)
             if held[1] then b = { tonumber(held[1]), tonumber(held[2]), tonumber(held[3]) } end
         end
-        put = {
-            'e' .. i, int(sec), 'c' .. i, int(b[1] + 1), 'f' .. i, int(b[2] + fi),
-            's' .. i, int(b[3] + si), 'l', int(sec),
-        }
+        redis.call('HSET', W, 'e' .. i, int(sec), 'c' .. i, int(b[1] + 1),
+            'f' .. i, int(b[2] + fi), 's' .. i, int(b[3] + si))
+        w.l = sec
     end
     w.c, w.f, w.sl = w.c + 1, w.f + fi, w.sl + si
-    redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), unpack(put))
+    window_written = true
     if failed then s.cfails = s.cfails + 1 else s.cfails = 0 end
 
     local considered = math.max(w.c, cfg.min_calls)
@@ -263,16 +271,16 @@ local function result(kind, version, slot, deadline, failed, slow)
 end
 
 if op == 'restore' then
-    -- ARGV[4..16]: the state to install, then (slot, deadline) pairs of the probes out;
+    -- ARGV[16..28]: the state to install, then (slot, deadline) pairs of the probes out;
     -- refused when Redis already holds this version or a newer one
-    if redis.call('EXISTS', S) == 1 and s.version >= tonumber(ARGV[5]) then return { 0 } end
+    if redis.call('EXISTS', S) == 1 and s.version >= tonumber(ARGV[17]) then return { 0 } end
     redis.call('DEL', S, W)
     local fields = { 'st', 'v', 'ch', 'clk', 'oa', 'ou', 'co', 'cf', 'pl', 'pi', 'ps', 'fb', 'fr' }
     local put = { 'sh', '' }
     for i, f in ipairs(fields) do
-        if ARGV[3 + i] ~= '' then put[#put + 1] = f; put[#put + 1] = ARGV[3 + i] end
+        if ARGV[15 + i] ~= '' then put[#put + 1] = f; put[#put + 1] = ARGV[15 + i] end
     end
-    for i = 17, #ARGV, 2 do put[#put + 1] = 'd' .. ARGV[i]; put[#put + 1] = ARGV[i + 1] end
+    for i = 29, #ARGV, 2 do put[#put + 1] = 'd' .. ARGV[i]; put[#put + 1] = ARGV[i + 1] end
     redis.call('HSET', S, unpack(put))
     return { 1 }
 end
@@ -280,15 +288,19 @@ end
 begin(tonumber(ARGV[2]))
 if op == 'acquire' then
     acquire()
-elseif op == 'result' then
-    local failed = ARGV[8] == 'failure'
-    local slow = tonumber(ARGV[9]) >= cfg.slow_ms
-    result(ARGV[4], num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), failed, slow)
+elseif op == 'results' then
+    for i = 16, #ARGV, 7 do
+        item = (i - 16) / 7
+        begin(tonumber(ARGV[i + 6]))
+        local failed = ARGV[i + 4] == 'failure'
+        local slow = tonumber(ARGV[i + 5]) >= cfg.slow_ms
+        result(ARGV[i], num(ARGV[i + 1]), num(ARGV[i + 2]), num(ARGV[i + 3]), failed, slow)
+    end
 elseif op == 'advance' then
     advance()
 elseif op == 'force' then
     local before = snapshot()
-    cleared(ARGV[4], ARGV[5], ARGV[6])
+    cleared(ARGV[16], ARGV[17], ARGV[18])
     record_transition(before, 'manual')
 elseif op == 'reset' then
     close('closed', 'manual')
@@ -302,25 +314,40 @@ else
 end
 
 -- store: only the fields that changed (most results change the clock and little else) -------
-local now_fields = {
-    st = s.state, v = int(s.version), ch = int(s.changed), clk = int(s.clock),
-    co = int(s.copens), cf = int(s.cfails), pl = int(s.plimit), pi = int(s.pissued),
-    ps = int(s.psucc), sh = s.shape, oa = s.opened and int(s.opened),
-    ou = s.open_until and int(s.open_until), fb = s.forced_by, fr = s.forced_reason,
-}
-for slot, d in pairs(s.probes) do now_fields['d' .. int(slot)] = int(d) end
-local set, del = {}, {}
-for f, val in pairs(now_fields) do
-    if h[f] ~= val then set[#set + 1] = f; set[#set + 1] = val end
+if window_written then
+    if cfg.kind == 'count' then
+        redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), 'n', int(w.n))
+    else
+        redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), 'l', int(w.l))
+    end
 end
-for f, _ in pairs(h) do
-    if now_fields[f] == nil then del[#del + 1] = f end
+local set, del = {}, {}
+if #transitions == 0 and op == 'results' and s.state == 'closed' and h.st and h.sh == s.shape then
+    -- the common case, a result recorded in a CLOSED breaker already stored under this
+    -- window shape: only the clock and the run of failures can have changed
+    for f, val in pairs({ clk = s.clock, cf = s.cfails }) do
+        if tonumber(h[f] or '0') ~= val then set[#set + 1] = f; set[#set + 1] = int(val) end
+    end
+else
+    local now_fields = {
+        st = s.state, v = int(s.version), ch = int(s.changed), clk = int(s.clock),
+        co = int(s.copens), cf = int(s.cfails), pl = int(s.plimit), pi = int(s.pissued),
+        ps = int(s.psucc), sh = s.shape, oa = s.opened and int(s.opened),
+        ou = s.open_until and int(s.open_until), fb = s.forced_by, fr = s.forced_reason,
+    }
+    for slot, d in pairs(s.probes) do now_fields['d' .. int(slot)] = int(d) end
+    for f, val in pairs(now_fields) do
+        if h[f] ~= val then set[#set + 1] = f; set[#set + 1] = val end
+    end
+    for f, _ in pairs(h) do
+        if now_fields[f] == nil then del[#del + 1] = f end
+    end
 end
 if #set > 0 then redis.call('HSET', S, unpack(set)) end
 if #del > 0 then redis.call('HDEL', S, unpack(del)) end
 
-local reply = decision
-if transition ~= nil then
-    for _, v in ipairs(transition) do reply[#reply + 1] = v end
-end
+-- the common reply, to results that changed no state, is an empty array
+local reply = {}
+if op == 'acquire' then reply = decision end
+for _, v in ipairs(transitions) do reply[#reply + 1] = v end
 return reply

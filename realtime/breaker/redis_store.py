@@ -37,30 +37,30 @@ from realtime.breaker.state import (
 from realtime.breaker.store import BreakerKey, CallResult
 
 DEFAULT_PREFIX = "metaagent:breaker"
+_TRANSITION_FIELDS = 19
+# bounds one script call (and the time Redis spends in it) when a batch is one busy agent's
+_MAX_RESULTS_PER_CALL = 256
 SCRIPT = resources.files("realtime.breaker").joinpath("breaker.lua").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=4096)
-def config_arg(config: BreakerConfig) -> str:
-    """ARGV[3] of the script: one argument, not thirteen, because packing arguments is most of
-    the client's cost per call. Floats as `repr`, which round-trips: Lua parses the same
+def config_args(config: BreakerConfig) -> tuple[str, ...]:
+    """ARGV[3..15] of the script. Floats as `repr`, which round-trips: Lua parses the same
     double Python holds."""
-    return " ".join(
-        [
-            "1" if config.enabled else "0",
-            config.window_kind.value,
-            str(config.window_size),
-            str(config.min_calls),
-            repr(config.failure_rate_threshold),
-            str(config.slow_call_duration_ms),
-            repr(config.slow_call_rate_threshold),
-            str(config.consecutive_failures_threshold or 0),
-            str(config.open_duration_ms),
-            repr(config.backoff_multiplier),
-            str(config.max_open_duration_ms),
-            str(config.half_open_permitted_probes),
-            str(config.half_open_deadline_ms),
-        ]
+    return (
+        "1" if config.enabled else "0",
+        config.window_kind.value,
+        str(config.window_size),
+        str(config.min_calls),
+        repr(config.failure_rate_threshold),
+        str(config.slow_call_duration_ms),
+        repr(config.slow_call_rate_threshold),
+        str(config.consecutive_failures_threshold or 0),
+        str(config.open_duration_ms),
+        repr(config.backoff_multiplier),
+        str(config.max_open_duration_ms),
+        str(config.half_open_permitted_probes),
+        str(config.half_open_deadline_ms),
     )
 
 
@@ -111,9 +111,12 @@ class RedisBreakerStore:
         reason: str = "",
     ) -> tuple[Decision | None, tuple[Transition, ...]]:
         _check_now(now_ms)
-        args = [op, str(now_ms), config_arg(config), *extra]
+        args = [op, str(now_ms), *config_args(config), *extra]
         reply = [_text(v) for v in await self._run(key, args)]
-        return _decision(reply[:5]), _transitions(config, reply[5:], actor, reason)
+        decision = None
+        if op == "acquire":
+            decision, reply = _decision(reply[:5]), reply[5:]
+        return decision, tuple(t for _, t in _transitions(config, reply, actor, reason))
 
     async def try_acquire(self, key: BreakerKey, config: BreakerConfig, now_ms: int) -> Acquisition:
         decision, transitions = await self._step(key, config, "acquire", now_ms, [])
@@ -129,25 +132,39 @@ class RedisBreakerStore:
         duration_ms: int,
         now_ms: int,
     ) -> tuple[Transition, ...]:
-        extra = _result_args(permit, outcome, duration_ms)
-        return (await self._step(key, config, "result", now_ms, extra))[1]
+        extra = _result_args(CallResult(key, config, outcome, duration_ms, now_ms, permit))
+        return (await self._step(key, config, "results", now_ms, extra))[1]
 
     async def on_results(self, results: Sequence[CallResult]) -> list[tuple[Transition, ...]]:
-        """Pipelined: one round trip for the batch (plus a SCRIPT EXISTS), each result still
-        its own atomic step; results for one breaker are applied in the order given."""
-        if not results:
-            return []
+        """One pipelined round trip for the batch (plus a SCRIPT EXISTS). The results of one
+        breaker go in one script call, so it is loaded and stored once for all of them; they
+        are applied in the order given, exactly as one `on_result` each would apply them."""
+        runs: dict[tuple[BreakerKey, BreakerConfig], list[int]] = {}
+        for index, r in enumerate(results):
+            runs.setdefault((r.key, r.config), []).append(index)
+        if len({key for key, _ in runs}) < len(runs):
+            # one breaker under two configs in one batch: keep the order between them exact
+            return [await self._results_in_order(r) for r in results]
+        calls: list[tuple[BreakerConfig, list[int]]] = []
         async with self.client.pipeline(transaction=False) as pipe:
-            for r in results:
-                args = ["result", str(r.now_ms), config_arg(r.config)]
-                args += _result_args(r.permit, r.outcome, r.duration_ms)
-                _check_now(r.now_ms)
-                await self._script(keys=self.keys(r.key), args=args, client=pipe)
+            for (key, config), indexes in runs.items():
+                for start in range(0, len(indexes), _MAX_RESULTS_PER_CALL):
+                    chunk = indexes[start : start + _MAX_RESULTS_PER_CALL]
+                    args = ["results", str(results[chunk[0]].now_ms), *config_args(config)]
+                    for index in chunk:
+                        args += _result_args(results[index])
+                    await self._script(keys=self.keys(key), args=args, client=pipe)
+                    calls.append((config, chunk))
             replies = await pipe.execute()
-        return [
-            _transitions(r.config, [_text(v) for v in reply[5:]], AUTOMATIC_ACTOR, "")
-            for r, reply in zip(results, replies, strict=True)
-        ]
+        done: list[tuple[Transition, ...]] = [()] * len(results)
+        for (config, chunk), reply in zip(calls, replies, strict=True):
+            fields = [_text(v) for v in reply]
+            for item, transition in _transitions(config, fields, AUTOMATIC_ACTOR, ""):
+                done[chunk[item]] += (transition,)
+        return done
+
+    async def _results_in_order(self, r: CallResult) -> tuple[Transition, ...]:
+        return await self.on_result(r.key, r.config, r.permit, r.outcome, r.duration_ms, r.now_ms)
 
     async def advance(
         self, key: BreakerKey, config: BreakerConfig, now_ms: int
@@ -209,7 +226,7 @@ class RedisBreakerStore:
             state.forced_by,
             state.forced_reason,
         ]
-        args = ["restore", "0", "", *("" if v is None else str(v) for v in values)]
+        args = ["restore", "0", *[""] * 13, *("" if v is None else str(v) for v in values)]
         for slot, deadline in state.probe_deadlines:
             args += [str(slot), str(deadline)]
         reply = await self._run(key, args)
@@ -222,18 +239,20 @@ class RedisBreakerStore:
         await self.client.set(self._restored_key, str(now_ms))
 
 
-def _result_args(permit: Permit | None, outcome: Outcome, duration_ms: int) -> list[str]:
-    if duration_ms < 0:
-        raise ValueError(f"duration_ms cannot be negative, got {duration_ms}")
+def _result_args(r: CallResult) -> list[str]:
+    """The 7 script arguments of one result."""
+    if r.duration_ms < 0:
+        raise ValueError(f"duration_ms cannot be negative, got {r.duration_ms}")
+    _check_now(r.now_ms)
     held = ["", "", "", ""]
-    if permit is not None:
+    if r.permit is not None:
         held = [
-            permit.kind.value,
-            str(permit.version),
-            "" if permit.slot is None else str(permit.slot),
-            "" if permit.deadline_ms is None else str(permit.deadline_ms),
+            r.permit.kind.value,
+            str(r.permit.version),
+            "" if r.permit.slot is None else str(r.permit.slot),
+            "" if r.permit.deadline_ms is None else str(r.permit.deadline_ms),
         ]
-    return [*held, Outcome(outcome).value, str(duration_ms)]
+    return [*held, Outcome(r.outcome).value, str(r.duration_ms), str(r.now_ms)]
 
 
 def _decision(fields: list[str]) -> Decision | None:
@@ -247,10 +266,19 @@ def _decision(fields: list[str]) -> Decision | None:
 
 def _transitions(
     config: BreakerConfig, fields: list[str], actor: str, reason: str
-) -> tuple[Transition, ...]:
-    if not fields:
-        return ()
+) -> list[tuple[int, Transition]]:
+    """The transitions of a reply, each with the index of the result that caused it."""
+    return [
+        _transition(config, fields[i : i + _TRANSITION_FIELDS], actor, reason)
+        for i in range(0, len(fields), _TRANSITION_FIELDS)
+    ]
+
+
+def _transition(
+    config: BreakerConfig, fields: list[str], actor: str, reason: str
+) -> tuple[int, Transition]:
     (
+        item,
         from_state,
         to_state,
         cause,
@@ -298,7 +326,7 @@ def _transitions(
     )
     if actor == AUTOMATIC_ACTOR and not reason:
         record = replace(record, reason=core.describe(config, record))
-    return (record,)
+    return int(item), record
 
 
 def _decode_state(h: dict[str, str], w: dict[str, str]) -> BreakerState:

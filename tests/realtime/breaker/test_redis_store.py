@@ -252,3 +252,23 @@ def test_a_batch_of_results_is_applied_in_order_as_one_by_one(redis_url: str) ->
     assert got == expected
     assert sum(len(t) for t in got) == len(keys)  # every breaker opened on the way
     assert states == [expected_states[k] for k in keys]
+
+
+def test_a_batch_with_one_breaker_under_two_configs_keeps_their_order(redis_url: str) -> None:
+    key = new_key()
+    strict = replace(CONFIG, consecutive_failures_threshold=2)
+    batch = [
+        CallResult(key, CONFIG, Outcome.SUCCESS, 10, T0),
+        CallResult(key, CONFIG, Outcome.SUCCESS, 10, T0),
+        CallResult(key, strict, Outcome.FAILURE, 10, T0),
+        CallResult(key, CONFIG, Outcome.SUCCESS, 10, T0),
+        CallResult(key, strict, Outcome.FAILURE, 10, T0),
+        CallResult(key, strict, Outcome.FAILURE, 10, T0),
+    ]
+    state, expected = BreakerState(), []
+    for r in batch:
+        state, done = core.on_result(r.config, state, None, r.outcome, r.duration_ms, r.now_ms)
+        expected.append(done)
+    got = run(redis_url, lambda store: store.on_results(batch))
+    assert got == expected
+    assert [len(t) for t in got] == [0, 0, 0, 0, 0, 1]
