@@ -10,77 +10,37 @@ count-window call or four per time-window second (bounded by the config limits).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from realtime.breaker import core
-from realtime.breaker.config import BreakerConfig, WindowKind
+from realtime.breaker.config import BreakerConfig
+from realtime.breaker.script_format import (
+    SCRIPT,
+    as_text,
+    check_now,
+    config_args,
+    decode_decision,
+    decode_state,
+    decode_transitions,
+    result_args,
+)
 from realtime.breaker.state import (
     AUTOMATIC_ACTOR,
     Acquisition,
     BreakerState,
-    Bucket,
-    Cause,
     Decision,
     Outcome,
     Permit,
-    PermitKind,
-    Rejected,
     State,
     Transition,
-    Window,
 )
 from realtime.breaker.store import BreakerKey, CallResult
 
 DEFAULT_PREFIX = "metaagent:breaker"
-_TRANSITION_FIELDS = 19
 # bounds one script call (and the time Redis spends in it) when a batch is one busy agent's
 _MAX_RESULTS_PER_CALL = 256
-SCRIPT = resources.files("realtime.breaker").joinpath("breaker.lua").read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=4096)
-def config_args(config: BreakerConfig) -> tuple[str, ...]:
-    """ARGV[3..15] of the script. Floats as `repr`, which round-trips: Lua parses the same
-    double Python holds."""
-    return (
-        "1" if config.enabled else "0",
-        config.window_kind.value,
-        str(config.window_size),
-        str(config.min_calls),
-        repr(config.failure_rate_threshold),
-        str(config.slow_call_duration_ms),
-        repr(config.slow_call_rate_threshold),
-        str(config.consecutive_failures_threshold or 0),
-        str(config.open_duration_ms),
-        repr(config.backoff_multiplier),
-        str(config.max_open_duration_ms),
-        str(config.half_open_permitted_probes),
-        str(config.half_open_deadline_ms),
-    )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    text = _text(value)
-    return int(text) if text else None
-
-
-def _opt_str(value: Any) -> str | None:
-    text = _text(value)
-    return text or None
-
-
-def _check_now(now_ms: int) -> None:
-    if now_ms < 0:
-        raise ValueError(f"now_ms cannot be negative, got {now_ms}")
 
 
 class RedisBreakerStore:
@@ -110,13 +70,13 @@ class RedisBreakerStore:
         actor: str = AUTOMATIC_ACTOR,
         reason: str = "",
     ) -> tuple[Decision | None, tuple[Transition, ...]]:
-        _check_now(now_ms)
+        check_now(now_ms)
         args = [op, str(now_ms), *config_args(config), *extra]
-        reply = [_text(v) for v in await self._run(key, args)]
+        reply = [as_text(v) for v in await self._run(key, args)]
         decision = None
         if op == "acquire":
-            decision, reply = _decision(reply[:5]), reply[5:]
-        return decision, tuple(t for _, t in _transitions(config, reply, actor, reason))
+            decision, reply = decode_decision(reply[:5]), reply[5:]
+        return decision, tuple(t for _, t in decode_transitions(config, reply, actor, reason))
 
     async def try_acquire(self, key: BreakerKey, config: BreakerConfig, now_ms: int) -> Acquisition:
         decision, transitions = await self._step(key, config, "acquire", now_ms, [])
@@ -132,7 +92,7 @@ class RedisBreakerStore:
         duration_ms: int,
         now_ms: int,
     ) -> tuple[Transition, ...]:
-        extra = _result_args(CallResult(key, config, outcome, duration_ms, now_ms, permit))
+        extra = result_args(CallResult(key, config, outcome, duration_ms, now_ms, permit))
         return (await self._step(key, config, "results", now_ms, extra))[1]
 
     async def on_results(self, results: Sequence[CallResult]) -> list[tuple[Transition, ...]]:
@@ -152,14 +112,14 @@ class RedisBreakerStore:
                     chunk = indexes[start : start + _MAX_RESULTS_PER_CALL]
                     args = ["results", str(results[chunk[0]].now_ms), *config_args(config)]
                     for index in chunk:
-                        args += _result_args(results[index])
+                        args += result_args(results[index])
                     await self._script(keys=self.keys(key), args=args, client=pipe)
                     calls.append((config, chunk))
             replies = await pipe.execute()
         done: list[tuple[Transition, ...]] = [()] * len(results)
         for (config, chunk), reply in zip(calls, replies, strict=True):
-            fields = [_text(v) for v in reply]
-            for item, transition in _transitions(config, fields, AUTOMATIC_ACTOR, ""):
+            fields = [as_text(v) for v in reply]
+            for item, transition in decode_transitions(config, fields, AUTOMATIC_ACTOR, ""):
                 done[chunk[item]] += (transition,)
         return done
 
@@ -203,9 +163,9 @@ class RedisBreakerStore:
             pipe.hgetall(state_key)
             pipe.hgetall(window_key)
             raw_state, raw_window = await pipe.execute()
-        return _decode_state(
-            {_text(k): _text(v) for k, v in raw_state.items()},
-            {_text(k): _text(v) for k, v in raw_window.items()},
+        return decode_state(
+            {as_text(k): as_text(v) for k, v in raw_state.items()},
+            {as_text(k): as_text(v) for k, v in raw_window.items()},
         )
 
     async def restore(self, key: BreakerKey, state: BreakerState) -> bool:
@@ -237,133 +197,3 @@ class RedisBreakerStore:
 
     async def mark_restored(self, now_ms: int) -> None:
         await self.client.set(self._restored_key, str(now_ms))
-
-
-def _result_args(r: CallResult) -> list[str]:
-    """The 7 script arguments of one result."""
-    if r.duration_ms < 0:
-        raise ValueError(f"duration_ms cannot be negative, got {r.duration_ms}")
-    _check_now(r.now_ms)
-    held = ["", "", "", ""]
-    if r.permit is not None:
-        held = [
-            r.permit.kind.value,
-            str(r.permit.version),
-            "" if r.permit.slot is None else str(r.permit.slot),
-            "" if r.permit.deadline_ms is None else str(r.permit.deadline_ms),
-        ]
-    return [*held, Outcome(r.outcome).value, str(r.duration_ms), str(r.now_ms)]
-
-
-def _decision(fields: list[str]) -> Decision | None:
-    tag, first, second, third, fourth = fields
-    if tag == "permit":
-        return Permit(PermitKind(first), int(second), _opt_int(third), _opt_int(fourth))
-    if tag == "rejected":
-        return Rejected(State(first), _opt_int(second))
-    return None
-
-
-def _transitions(
-    config: BreakerConfig, fields: list[str], actor: str, reason: str
-) -> list[tuple[int, Transition]]:
-    """The transitions of a reply, each with the index of the result that caused it."""
-    return [
-        _transition(config, fields[i : i + _TRANSITION_FIELDS], actor, reason)
-        for i in range(0, len(fields), _TRANSITION_FIELDS)
-    ]
-
-
-def _transition(
-    config: BreakerConfig, fields: list[str], actor: str, reason: str
-) -> tuple[int, Transition]:
-    (
-        item,
-        from_state,
-        to_state,
-        cause,
-        version,
-        at_ms,
-        calls,
-        failures,
-        slow_calls,
-        consecutive_failures,
-        probes_succeeded,
-        consecutive_opens,
-        opened_ms,
-        open_until_ms,
-        probe_limit,
-        probes_issued,
-        probes_out,
-        forced_by,
-        forced_reason,
-    ) = fields
-    out = sorted(
-        (int(slot), int(deadline))
-        for slot, _, deadline in (p.partition(":") for p in probes_out.split(",") if p)
-    )
-    record = Transition(
-        from_state=State(from_state),
-        to_state=State(to_state),
-        cause=Cause(cause),
-        version=int(version),
-        at_ms=int(at_ms),
-        actor=actor,
-        reason=reason,
-        calls=int(calls),
-        failures=int(failures),
-        slow_calls=int(slow_calls),
-        consecutive_failures=int(consecutive_failures),
-        probes_succeeded=int(probes_succeeded),
-        consecutive_opens=int(consecutive_opens),
-        opened_ms=_opt_int(opened_ms),
-        open_until_ms=_opt_int(open_until_ms),
-        probe_limit=int(probe_limit),
-        probes_issued=int(probes_issued),
-        probes_out=tuple(out),
-        forced_by=_opt_str(forced_by),
-        forced_reason=_opt_str(forced_reason),
-    )
-    if actor == AUTOMATIC_ACTOR and not reason:
-        record = replace(record, reason=core.describe(config, record))
-    return int(item), record
-
-
-def _decode_state(h: dict[str, str], w: dict[str, str]) -> BreakerState:
-    if not h:
-        return BreakerState()
-    shape = h.get("sh", "")
-    kind, _, size_text = shape.partition(":")
-    window = Window(shape)
-    if kind == WindowKind.COUNT and w:
-        size, n = int(size_text), int(w.get("n", "0"))
-        outcomes = tuple(int(w[f"o{i % size}"]) for i in range(max(0, n - size), n))
-        window = Window(shape, outcomes=outcomes)
-    elif kind == WindowKind.TIME and w:
-        slots = [f[1:] for f in w if f.startswith("e")]
-        buckets = sorted(
-            (
-                Bucket(int(w[f"e{i}"]), int(w[f"c{i}"]), int(w[f"f{i}"]), int(w[f"s{i}"]))
-                for i in slots
-            ),
-            key=lambda b: b.second,
-        )
-        window = Window(shape, buckets=tuple(buckets))
-    deadlines = sorted((int(f[1:]), int(v)) for f, v in h.items() if f.startswith("d"))
-    return BreakerState(
-        state=State(h["st"]),
-        version=int(h["v"]),
-        changed_ms=int(h["ch"]),
-        clock_ms=int(h["clk"]),
-        opened_ms=_opt_int(h.get("oa", "")),
-        open_until_ms=_opt_int(h.get("ou", "")),
-        consecutive_opens=int(h["co"]),
-        consecutive_failures=int(h["cf"]),
-        probe_limit=int(h["pl"]),
-        probes_issued=int(h["pi"]),
-        probes_succeeded=int(h["ps"]),
-        probe_deadlines=tuple(deadlines),
-        forced_by=h.get("fb"),
-        forced_reason=h.get("fr"),
-        window=window,
-    )
