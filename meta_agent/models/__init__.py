@@ -15,10 +15,11 @@ from meta_agent.models.alerting import (
     AlertSilence,
     NotificationChannel,
 )
+from meta_agent.models.archive import ArchiveManifestEntry
 from meta_agent.models.base import TableModel
 from meta_agent.models.integrations import CostBudget, Integration, WebhookSubscription
 from meta_agent.models.knowledge import Learning, PromptLibraryComponent
-from meta_agent.models.raw import Action, Execution, SimulatedFault
+from meta_agent.models.raw import Action, Execution, ExecutionHourly, SimulatedFault
 from meta_agent.models.realtime import (
     AgentHealthRealtime,
     AgentHealthThresholds,
@@ -63,6 +64,7 @@ __all__ = [
     "AlertRoutingRule",
     "AlertSilence",
     "ApiKey",
+    "ArchiveManifestEntry",
     "CanaryDeployment",
     "CanaryStage",
     "CircuitBreakerConfig",
@@ -72,6 +74,7 @@ __all__ = [
     "EvaluationReport",
     "Execution",
     "ExecutionEmbedding",
+    "ExecutionHourly",
     "FailureCluster",
     "FailureClusterMember",
     "ImprovementProposal",
@@ -99,6 +102,8 @@ TABLE_MODELS: dict[str, type[TableModel]] = {
         AgentDependency,
         PromptVersion,
         Execution,
+        ExecutionHourly,
+        ArchiveManifestEntry,
         Action,
         SimulatedFault,
         AgentHealthRealtime,

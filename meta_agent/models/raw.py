@@ -101,3 +101,16 @@ class SimulatedFault(TableModel):
     ended_at: AwareDatetime
     details: JsonObject = Field(default_factory=dict)
     seed: int
+
+
+class ExecutionHourly(TableModel):
+    """Executions per tenant and UTC hour, kept by a trigger as rows arrive (migration 0012);
+    the overview sums it instead of scanning a day of raw rows."""
+
+    __table__ = "raw.execution_hourly"
+
+    tenant_id: uuid.UUID
+    hour: AwareDatetime
+    executions: int = Field(default=0, ge=0)
+    failures: int = Field(default=0, ge=0)
+    cost_usd: Decimal = Decimal(0)

@@ -52,6 +52,8 @@ class AgentHealthRealtime(TableModel):
     consecutive_failures: int = Field(default=0, ge=0)
     last_execution_at: AwareDatetime | None = None
     evaluated_at: AwareDatetime
+    # bumped by each transition; a write carrying an older version is stale (migration 0013)
+    version: int = Field(default=0, ge=0)
     reason: str = ""
     details: JsonObject = Field(default_factory=dict)
     created_at: AwareDatetime
@@ -71,6 +73,8 @@ class AgentHealthTransition(TableModel):
     # the window numbers that caused the transition, as they were at that moment
     metrics: JsonObject = Field(default_factory=dict)
     created_at: AwareDatetime
+    # the agent_health_realtime version this transition produced; unique per agent
+    version: int | None = Field(default=None, gt=0)
 
 
 class AgentHealthThresholds(TableModel):
@@ -91,6 +95,8 @@ class AgentHealthThresholds(TableModel):
     hysteresis_ratio: float | None = Field(default=None, gt=0, le=1)
     hysteresis_min_seconds: int | None = Field(default=None, ge=0)
     updated_by: str | None = None
+    # a call slower than this counts as slow; None: the agent's SLA p95, else 60 s
+    slow_call_ms: int | None = Field(default=None, gt=0)
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

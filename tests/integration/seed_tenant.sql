@@ -285,3 +285,12 @@ from integrations where tenant_id = :tenant_id::uuid and name = 'workflows';
 
 insert into cost_budgets (tenant_id, agent_id, period, amount_usd, created_by)
 values (:tenant_id::uuid, null, 'monthly', 100.00, 'seed');
+
+-- the archive (raw.execution_hourly fills itself: a trigger counts the executions above)
+insert into archive_manifest (
+    table_name, tenant_id, day, part, schema_version, path, row_count, checksum, file_bytes,
+    verified_at, dropped_at, removal
+)
+values ('executions', :tenant_id::uuid, date '2025-12-01', 0, 1,
+    'v1/executions/tenant_id=' || :tenant_id || '/date=2025-12-01/part-0.parquet', 12,
+    123456789, 4096, now(), now(), 'partition_dropped');
