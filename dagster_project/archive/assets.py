@@ -28,6 +28,9 @@ class ArchiveRoot(dg.ConfigurableResource):  # type: ignore[type-arg]
     group_name="archive",
     kinds={"parquet", "postgres"},
     partitions_def=daily_partitions,
+    # a range (a backfill, full-cycle over days) is one run, as of the range's last day, like
+    # the dbt assets' runs: one job can then hold both without splitting into a run a day
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=RAW_KEYS,
     description=(
         "Raw executions and actions past each tenant's retention (default 30 days), as Parquet"
@@ -38,7 +41,7 @@ class ArchiveRoot(dg.ConfigurableResource):  # type: ignore[type-arg]
 def raw_archive(
     context: dg.AssetExecutionContext, raw_database: WarehouseDatabase, archive_root: ArchiveRoot
 ) -> dg.MaterializeResult[Any]:
-    # retention runs as of the end of the partition's day: the day's run archives what expired
+    # retention runs as of the end of the window's last day: it archives what expired by then
     today = context.partition_time_window.end.date()
     report = run_retention(raw_database.url, Path(archive_root.path), today=today)
     for line in report.errors:
