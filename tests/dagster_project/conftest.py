@@ -18,13 +18,10 @@ from meta_agent.embedded import APP_ROLE, OWNER_ROLE, EmbeddedServers
 from meta_agent.simulate import default_fleet, load_fleet
 from meta_agent.simulate.sla import seed_sla_definitions
 from tests.conftest import TestDatabase
+from tests.dbt.conftest import MARTS
 
 # Wednesday to Friday; every fault of the plan falls in these days
 FLEET = default_fleet(seed=3, days=3, executions_per_day=3_000, end_day=date(2026, 11, 20))
-MARTS = (
-    "agent_daily_metrics", "agent_error_distribution", "agent_variant_daily_metrics",
-    "cost_daily", "sla_daily_compliance", "sla_period_compliance", "failure_events",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,9 @@ import pytest
 from dagster_project.warehouse.definitions import definitions
 from meta_agent import tenants
 from meta_agent.simulate import default_fleet, load_fleet
+from tests.dbt.conftest import MARTS
 
 pytestmark = pytest.mark.integration
-
-MARTS = (
-    "agent_daily_metrics", "agent_error_distribution", "agent_variant_daily_metrics",
-    "cost_daily", "sla_daily_compliance", "sla_period_compliance", "failure_events",
-)  # fmt: skip
 
 
 def test_the_definitions_load_with_their_checks_sensor_and_schedules(migrated_database: Any):
