@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from meta_agent import migrations
-from meta_agent.embedded import APP_ROLE, OWNER_ROLE, EmbeddedServers
+from meta_agent.embedded import APP_ROLE, OWNER_ROLE, EmbeddedRedis, EmbeddedServers
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,15 @@ def migrated_database(servers: EmbeddedServers) -> Iterator[TestDatabase]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for the realtime and breaker tests alone, apart from the session's shared one: these
+    tests load many scripts and keys, and none of it should reach other test packages."""
+    home = Path(tempfile.mkdtemp(prefix="realtime redis "))
+    server = EmbeddedRedis(home)
+    server.start()
+    yield server.url()
+    server.stop()
+    shutil.rmtree(home, ignore_errors=True)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
-from realtime.breaker import (
+from meta_agent.breaker import (
     Acquisition,
     BreakerConfig,
     BreakerState,
@@ -22,8 +22,8 @@ from realtime.breaker import (
     Transition,
     WindowKind,
 )
-from tests.realtime.breaker.machine import START_MS, BreakerComparison, Driver, PureDriver
-from tests.realtime.breaker.support import new_key
+from tests.meta_agent.breaker.machine import START_MS, BreakerComparison, Driver, PureDriver
+from tests.meta_agent.breaker.support import new_key
 
 T = TypeVar("T")
 

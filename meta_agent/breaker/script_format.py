@@ -9,9 +9,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from realtime.breaker import core
-from realtime.breaker.config import BreakerConfig, WindowKind
-from realtime.breaker.state import (
+from meta_agent.breaker import core
+from meta_agent.breaker.config import BreakerConfig, WindowKind
+from meta_agent.breaker.state import (
     AUTOMATIC_ACTOR,
     BreakerState,
     Bucket,
@@ -25,9 +25,9 @@ from realtime.breaker.state import (
     Transition,
     Window,
 )
-from realtime.breaker.store import CallResult
+from meta_agent.breaker.store import CallResult
 
-SCRIPT = resources.files("realtime.breaker").joinpath("breaker.lua").read_text(encoding="utf-8")
+SCRIPT = resources.files("meta_agent.breaker").joinpath("breaker.lua").read_text(encoding="utf-8")
 TRANSITION_FIELDS = 19
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from realtime.breaker import core
-from realtime.breaker.config import BreakerConfig
-from realtime.breaker.script_format import (
+from meta_agent.breaker import core
+from meta_agent.breaker.config import BreakerConfig
+from meta_agent.breaker.script_format import (
     SCRIPT,
     as_text,
     check_now,
@@ -26,7 +26,7 @@ from realtime.breaker.script_format import (
     decode_transitions,
     result_args,
 )
-from realtime.breaker.state import (
+from meta_agent.breaker.state import (
     AUTOMATIC_ACTOR,
     Acquisition,
     BreakerState,
@@ -36,7 +36,7 @@ from realtime.breaker.state import (
     State,
     Transition,
 )
-from realtime.breaker.store import BreakerKey, CallResult
+from meta_agent.breaker.store import BreakerKey, CallResult
 
 DEFAULT_PREFIX = "metaagent:breaker"
 # bounds one script call (and the time Redis spends in it) when a batch is one busy agent's

@@ -1,6 +1,6 @@
 """A reference circuit breaker, written from the issue's rules and nothing else.
 
-It shares only the value types with `realtime.breaker` (Permit, Rejected, Transition, …),
+It shares only the value types with `meta_agent.breaker` (Permit, Rejected, Transition, …),
 never its logic, and it computes differently on purpose: it keeps every call since the window
 was last cleared and looks at the last N of them (count window) or the seconds since
 (time window) when asked; the rates are exact fractions; the backoff is a power.
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from realtime.breaker import (
+from meta_agent.breaker import (
     Acquisition,
     BreakerConfig,
     Cause,

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from meta_agent import tenants
+from meta_agent.breaker import BreakerKey
 from meta_agent.embedded import EmbeddedRedis
-from realtime.breaker import BreakerKey
 
 
 @pytest.fixture

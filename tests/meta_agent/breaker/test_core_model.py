@@ -5,14 +5,14 @@ from __future__ import annotations
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from realtime.breaker import BreakerConfig, BreakerState
-from tests.realtime.breaker.machine import (
+from meta_agent.breaker import BreakerConfig, BreakerState
+from tests.meta_agent.breaker.machine import (
     BreakerComparison,
     Driver,
     PureDriver,
     without_generated_reasons,
 )
-from tests.realtime.breaker.reference import ReferenceBreaker
+from tests.meta_agent.breaker.reference import ReferenceBreaker
 
 
 def project(state: BreakerState) -> dict[str, object]:

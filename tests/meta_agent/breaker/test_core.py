@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.breaker import (
+from meta_agent.breaker import (
     BreakerConfig,
     Cause,
     Outcome,
@@ -14,7 +14,7 @@ from realtime.breaker import (
     State,
     WindowKind,
 )
-from tests.realtime.breaker.machine import PureDriver
+from tests.meta_agent.breaker.machine import PureDriver
 
 T0 = 1_767_225_600_000
 OK, FAIL = Outcome.SUCCESS, Outcome.FAILURE

@@ -1,14 +1,14 @@
 """Per-agent circuit breakers: a pure state machine (`core`) behind a storage interface
 (`BreakerStore`), atomic in Redis (`RedisBreakerStore`), recorded in Postgres (`persistence`)."""
 
-from realtime.breaker.config import BreakerConfig, BreakerConfigError, WindowKind
-from realtime.breaker.persistence import (
+from meta_agent.breaker.config import BreakerConfig, BreakerConfigError, WindowKind
+from meta_agent.breaker.persistence import (
     load_config,
     persist_transitions,
     restore_from_postgres,
 )
-from realtime.breaker.redis_store import RedisBreakerStore
-from realtime.breaker.state import (
+from meta_agent.breaker.redis_store import RedisBreakerStore
+from meta_agent.breaker.state import (
     Acquisition,
     BreakerState,
     Cause,
@@ -20,7 +20,7 @@ from realtime.breaker.state import (
     State,
     Transition,
 )
-from realtime.breaker.store import BreakerKey, BreakerStore, CallResult
+from meta_agent.breaker.store import BreakerKey, BreakerStore, CallResult
 
 __all__ = [
     "Acquisition",

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from realtime.breaker import BreakerConfig, BreakerConfigError, BreakerKey, WindowKind
+from meta_agent.breaker import BreakerConfig, BreakerConfigError, BreakerKey, WindowKind
 
 
 def test_the_defaults_are_the_tables_defaults(

@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from meta_agent.db import Database
-from realtime.breaker import (
+from meta_agent.breaker import (
     BreakerConfig,
     BreakerKey,
     Cause,
@@ -28,9 +27,10 @@ from realtime.breaker import (
     persist_transitions,
     restore_from_postgres,
 )
-from realtime.breaker.persistence import breaker_tenants, load_config, state_from_row
-from realtime.breaker.state import to_datetime
-from tests.realtime.breaker.support import redis_store
+from meta_agent.breaker.persistence import breaker_tenants, load_config, state_from_row
+from meta_agent.breaker.state import to_datetime
+from meta_agent.db import Database
+from tests.meta_agent.breaker.support import redis_store
 
 T = TypeVar("T")
 T0 = 1_767_225_600_000

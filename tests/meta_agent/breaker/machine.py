@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from realtime.breaker import (
+from meta_agent.breaker import (
     Acquisition,
     BreakerConfig,
     BreakerState,
@@ -26,7 +26,7 @@ from realtime.breaker import (
     WindowKind,
     core,
 )
-from realtime.breaker.state import AUTOMATIC_ACTOR
+from meta_agent.breaker.state import AUTOMATIC_ACTOR
 
 START_MS = 1_767_225_600_000  # 2026-01-01
 ACTOR = "ops@example.com"

@@ -16,10 +16,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from meta_agent.breaker.config import BreakerConfig, BreakerConfigError
+from meta_agent.breaker.state import BreakerState, State, Transition, to_datetime, to_ms
+from meta_agent.breaker.store import BreakerKey, BreakerStore
 from meta_agent.db import Database, with_retry
-from realtime.breaker.config import BreakerConfig, BreakerConfigError
-from realtime.breaker.state import BreakerState, State, Transition, to_datetime, to_ms
-from realtime.breaker.store import BreakerKey, BreakerStore
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from realtime.breaker import (
+from meta_agent.breaker import (
     BreakerConfig,
     BreakerKey,
     BreakerState,
@@ -28,7 +28,7 @@ from realtime.breaker import (
     WindowKind,
     core,
 )
-from tests.realtime.breaker.support import new_key, redis_store
+from tests.meta_agent.breaker.support import new_key, redis_store
 
 T = TypeVar("T")
 T0 = 1_767_225_600_000

@@ -1,4 +1,4 @@
--- One circuit breaker operation, atomically: the Lua twin of realtime/breaker/core.py.
+-- One circuit breaker operation, atomically: the Lua twin of meta_agent/breaker/core.py.
 -- Every rule here mirrors a function there, in the same order, with the same arithmetic
 -- (IEEE doubles for the rates and the backoff), so the two agree step by step.
 --

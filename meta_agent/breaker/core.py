@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from realtime.breaker.config import BreakerConfig, WindowKind
-from realtime.breaker.state import (
+from meta_agent.breaker.config import BreakerConfig, WindowKind
+from meta_agent.breaker.state import (
     AUTOMATIC_ACTOR,
     Acquisition,
     BreakerState,

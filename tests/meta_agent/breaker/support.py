@@ -9,7 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from realtime.breaker import BreakerKey, RedisBreakerStore
+from meta_agent.breaker import BreakerKey, RedisBreakerStore
 
 
 @asynccontextmanager

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from realtime.breaker.config import BreakerConfig
-from realtime.breaker.state import Acquisition, BreakerState, Outcome, Permit, State, Transition
+from meta_agent.breaker.config import BreakerConfig
+from meta_agent.breaker.state import Acquisition, BreakerState, Outcome, Permit, State, Transition
 
 
 @dataclass(frozen=True)
