@@ -12,7 +12,20 @@ from fastapi.responses import JSONResponse
 
 from api.body_limit import BodySizeLimit
 from api.errors import error_response, install_error_handlers
-from api.routers import agents, executions, health, ingest, keys, metrics, overview, prompts, sla
+from api.routers import (
+    agent_health,
+    agents,
+    circuits,
+    executions,
+    health,
+    ingest,
+    keys,
+    metrics,
+    overview,
+    prompts,
+    sla,
+    ws,
+)
 from api.schemas.common import ERROR_RESPONSES
 from meta_agent.connections import ServerUrls
 from meta_agent.db import Database
@@ -29,7 +42,8 @@ all). Errors always have the shape `{"error": {"code", "message", "details"}}`.
 def build_v1_router() -> APIRouter:
     """All /v1 resources; each router attaches its own scope check through its session type."""
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
-    for module in (ingest, agents, prompts, executions, overview, keys, metrics, sla):
+    modules = (ingest, agents, agent_health, circuits, prompts, executions, overview, keys)
+    for module in (*modules, metrics, sla, ws):
         v1.include_router(module.router)
     return v1
 
