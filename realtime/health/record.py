@@ -3,20 +3,20 @@ read from Postgres; each transition becomes the `agent_health_realtime` row, a
 `agent_health_transitions` row with the numbers that caused it, and one JSON message on the
 tenant's channel.
 
-Channel (for the WebSocket): `metaagent:events:<tenant_id>`, one JSON object per message:
+Channel (for the WebSocket; see `meta_agent.events`): `metaagent:events:<tenant_id>`, one
+JSON object per message:
   {"type": "health", "tenant_id", "agent_id", "from_state", "to_state", "version",
    "at" (ISO 8601, UTC), "at_ms", "reason", "metrics": {"five_minutes": {...},
    "one_hour": {...}, "consecutive_failures", "last_execution_ms", "evaluated_ms"}}
 `version` rises by one per transition of an agent: a client that sees a lower version than
-one it already has may drop the message. The breaker's events are meant for the same channel
-with "type": "breaker".
+one it already has may drop the message. The breaker's events go on the same channel with
+"type": "breaker".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +24,12 @@ import redis.asyncio as aioredis
 from psycopg.types.json import Jsonb
 
 from meta_agent.db import Database, with_retry
+from meta_agent.events import channel
 from realtime.health.evaluate import Evaluation, Health, Status
 from realtime.health.thresholds import Thresholds
 from realtime.windows import AgentKey, AgentWindows, WindowStats
 
-CHANNEL_PREFIX = "metaagent:events"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def channel(tenant_id: uuid.UUID) -> str:
-    """The pub/sub channel of one tenant's realtime events."""
-    return f"{CHANNEL_PREFIX}:{tenant_id}"
 
 
 def to_datetime(ms: int) -> dt.datetime:
