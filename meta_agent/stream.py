@@ -17,6 +17,10 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 EXECUTIONS_STREAM = "metaagent:executions"
+# The SDK runs a half-open breaker's probe with a permit the API handed out, and puts the
+# permit's token in the execution's metadata under this key; the worker hands it back to the
+# breaker with the execution's outcome, so the probe counts as that probe.
+PERMIT_METADATA_KEY = "metaagent.circuit_permit"
 # Approximate trimming keeps memory bounded; the worker reads far faster than this fills.
 STREAM_MAX_LEN = 1_000_000
 
@@ -41,6 +45,7 @@ def execution_entry(row: Mapping[str, Any]) -> dict[str, str]:
         "prompt_version_id": text(row["prompt_version_id"]),
         "variant": text(row["variant"]),
         "error_type": text(row["error_type"]),
+        "permit": text(row.get("circuit_permit")),
     }
 
 

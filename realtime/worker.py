@@ -1,5 +1,6 @@
 """The realtime worker: a consumer of the ingest stream's consumer group that applies each
-execution to the windows, acknowledges it, then evaluates the health of the agents it touched.
+execution to the windows and to its agent's circuit breaker, acknowledges it, then evaluates
+the health of the agents it touched.
 
 At-least-once: an entry is acknowledged only after its execution is applied, and applying is
 idempotent (by execution id), so a redelivered entry changes nothing. Entries a consumer read
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM
+from realtime.breakers import BreakerEvaluator, Changed
 from realtime.health import HealthEvaluator, Recorded
 from realtime.windows import (
     DEFAULT_SLOW_CALL_MS,
@@ -63,6 +65,7 @@ class WorkerCounters:
     claimed: int = 0
     acked: int = 0
     transitions: list[Recorded] = field(default_factory=list)
+    breaker_transitions: list[Changed] = field(default_factory=list)
 
 
 class Worker:
@@ -80,8 +83,10 @@ class Worker:
         claim_idle_ms: int = 30_000,
         claim_every_ms: int = 5_000,
         sweep_every_ms: int = 10_000,
+        deadline_every_ms: int = 1_000,
         evaluator: HealthEvaluator | None = None,
         windows: RedisWindows | None = None,
+        breakers: BreakerEvaluator | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -94,11 +99,14 @@ class Worker:
         self.claim_idle_ms = claim_idle_ms
         self.claim_every_ms = claim_every_ms
         self.sweep_every_ms = sweep_every_ms
+        self.deadline_every_ms = deadline_every_ms
         self.windows = windows or RedisWindows(client)
         self.evaluator = evaluator or HealthEvaluator(db, client, windows=self.windows)
+        self.breakers = breakers or BreakerEvaluator(db, client)
         self.counters = WorkerCounters()
         self._claimed_at: int | None = None
         self._swept_at: int | None = None
+        self._deadlines_at: int | None = None
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the stream's start) unless it exists."""
@@ -153,6 +161,11 @@ class Worker:
         applied = await self.windows.apply(executions, now_ms, slow)
         self.counters.applied += sum(applied)
         self.counters.duplicates += len(applied) - sum(applied)
+        # a redelivered entry was applied before: it is not a second call for the breaker.
+        # Should the worker die between the windows and here, the redelivered entries count
+        # for nothing: a missed result, never a doubled one.
+        fresh = [e for e, new in zip(executions, applied, strict=True) if new]
+        self.counters.breaker_transitions += await self.breakers.apply(fresh, now_ms)
         self.counters.acked += await self.client.xack(
             self.stream, self.group, *(entry_id for entry_id, _ in entries)
         )
@@ -196,6 +209,9 @@ class Worker:
                 )
             except Exception:
                 log.exception("health sweep failed")
+        if self._deadlines_at is None or now_ms - self._deadlines_at >= self.deadline_every_ms:
+            self._deadlines_at = now_ms
+            self.counters.breaker_transitions += await self.breakers.sweep_deadlines(self.clock())
         return handled
 
     async def run_until_idle(self) -> None:

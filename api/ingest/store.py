@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from api.deps import Conn
 from api.ingest.items import ActionIn, ExecutionIn
+from meta_agent.stream import PERMIT_METADATA_KEY
 
 # Days whose partitions this process has seen exist, per database; a miss costs one call.
 _known_days: dict[tuple[str, int, str], set[dt.date]] = {}
@@ -66,7 +67,8 @@ _INSERT_EXECUTIONS = _insert_statement(
     "executions",
     _EXECUTION_COLUMNS,
     "tenant_id, agent_id, execution_id, status, started_at, duration_ms, cost_usd,"
-    " input_tokens, output_tokens, prompt_version_id, variant, error_type",
+    " input_tokens, output_tokens, prompt_version_id, variant, error_type,"
+    f" metadata ->> '{PERMIT_METADATA_KEY}' as circuit_permit",
 )
 _INSERT_ACTIONS = _insert_statement("actions", _ACTION_COLUMNS, "1 as stored")
 

@@ -1,6 +1,7 @@
 """Per-agent circuit breakers: a pure state machine (`core`) behind a storage interface
 (`BreakerStore`), atomic in Redis (`RedisBreakerStore`), recorded in Postgres (`persistence`)."""
 
+from meta_agent.breaker import permit_token
 from meta_agent.breaker.config import BreakerConfig, BreakerConfigError, WindowKind
 from meta_agent.breaker.persistence import (
     load_config,
@@ -41,6 +42,7 @@ __all__ = [
     "Transition",
     "WindowKind",
     "load_config",
+    "permit_token",
     "persist_transitions",
     "restore_from_postgres",
 ]

@@ -3,12 +3,15 @@ on NOSCRIPT), so acquire, result and transition are atomic across every process 
 the Redis. The protected call itself runs outside: no lock is held while it runs.
 
 Keys: `<prefix>:{<tenant>:<agent>}` (state) and `…:window`; the hash tag keeps both of a
-breaker in one cluster slot. Memory per breaker: about 15 state fields plus one field per
-count-window call or four per time-window second (bounded by the config limits).
+breaker in one cluster slot. `<prefix>:probe_deadlines` (a sorted set) holds the breakers with
+a probe out, scored by its deadline, for the realtime sweep. Memory per breaker: about 15
+state fields plus one field per count-window call or four per time-window second (bounded by
+the config limits).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +54,7 @@ class RedisBreakerStore:
         self.prefix = prefix
         self._script = client.register_script(SCRIPT)
         self._restored_key = f"{prefix}:restored_at"
+        self._deadlines_key = f"{prefix}:probe_deadlines"
 
     def keys(self, key: BreakerKey) -> list[str]:
         state = f"{self.prefix}:{{{key.tenant_id}:{key.agent_id}}}"
@@ -81,7 +85,31 @@ class RedisBreakerStore:
     async def try_acquire(self, key: BreakerKey, config: BreakerConfig, now_ms: int) -> Acquisition:
         decision, transitions = await self._step(key, config, "acquire", now_ms, [])
         assert decision is not None
+        if isinstance(decision, Permit) and decision.deadline_ms is not None:
+            # a probe that never reports is judged at its deadline by the realtime sweep,
+            # even when no other call comes to move the breaker
+            member = f"{key.tenant_id}:{key.agent_id}"
+            await self.client.zadd(self._deadlines_key, {member: decision.deadline_ms}, lt=True)
         return Acquisition(decision, transitions)
+
+    async def due_deadlines(self, now_ms: int, limit: int = 1_000) -> list[BreakerKey]:
+        """Breakers with a probe deadline at or before `now_ms` (see `try_acquire`)."""
+        members = await self.client.zrangebyscore(
+            self._deadlines_key, "-inf", now_ms, start=0, num=limit
+        )
+        keys = []
+        for member in members:
+            tenant, _, agent = as_text(member).partition(":")
+            keys.append(BreakerKey(uuid.UUID(tenant), uuid.UUID(agent)))
+        return keys
+
+    async def reschedule(self, key: BreakerKey, deadline_ms: int | None) -> None:
+        """After `advance`: watch the breaker's next probe deadline, or stop watching it."""
+        member = f"{key.tenant_id}:{key.agent_id}"
+        if deadline_ms is None:
+            await self.client.zrem(self._deadlines_key, member)
+        else:
+            await self.client.zadd(self._deadlines_key, {member: deadline_ms})
 
     async def on_result(
         self,

@@ -38,6 +38,8 @@ class Execution:
     output_tokens: int
     prompt_version_id: str
     variant: str
+    # the breaker permit the agent ran it under (a half-open probe), as a token; "" for none
+    permit: str = ""
 
     @property
     def failed(self) -> bool:
@@ -111,4 +113,5 @@ def parse_entry(raw: Mapping[str | bytes, str | bytes]) -> Execution:
         output_tokens=_int(fields, "output_tokens", optional=True) or 0,
         prompt_version_id=fields.get("prompt_version_id", ""),
         variant=fields.get("variant", ""),
+        permit=fields.get("permit", ""),
     )

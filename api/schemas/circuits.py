@@ -1,0 +1,138 @@
+"""Circuit breakers as the API shows and changes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.common import ReadModel, WriteModel
+
+BreakerStateName = Literal["closed", "open", "half_open", "forced_open", "forced_closed"]
+
+
+class CircuitState(ReadModel):
+    """What the SDK caches: the state, and for an open breaker when to try again."""
+
+    state: BreakerStateName
+    retry_after_s: float | None = Field(
+        description="Open: seconds until probes are admitted (0: now). Otherwise null."
+    )
+
+
+class CircuitStates(ReadModel):
+    circuits: dict[str, CircuitState] = Field(
+        description="By agent name; names the tenant does not have are left out."
+    )
+    routing_version: int
+
+
+class PermitOut(ReadModel):
+    token: str = Field(
+        description="Put it in the metadata of the execution run under it, key"
+        " `metaagent.circuit_permit`, so its outcome reports against this permit."
+    )
+    kind: Literal["call", "probe", "forced", "unguarded"]
+    deadline_ms: int | None = Field(
+        description="A probe that has not reported by then (ms since the epoch) counts as failed."
+    )
+
+
+class PermitResult(ReadModel):
+    admitted: bool
+    permit: PermitOut | None
+    circuit: CircuitState
+
+
+class CircuitWindow(ReadModel):
+    calls: int
+    failures: int
+    slow_calls: int
+    failure_rate: float | None
+    slow_call_rate: float | None
+
+
+class CircuitProbes(ReadModel):
+    limit: int
+    issued: int
+    succeeded: int
+    deadlines: list[dt.datetime] = Field(description="Of the probes admitted and still out.")
+
+
+class BreakerConfigBody(WriteModel):
+    """A complete configuration; a field left out takes its default."""
+
+    enabled: bool = True
+    window_kind: Literal["count", "time"] = "count"
+    window_size: int = Field(100, description="Calls (count window) or seconds (time window).")
+    min_calls: int = 20
+    failure_rate_threshold: float = 0.5
+    slow_call_duration_ms: int = 60_000
+    slow_call_rate_threshold: float = 1.0
+    consecutive_failures_threshold: int | None = Field(
+        None, description="Open after this many failures in a row; null: off."
+    )
+    open_duration_ms: int = 30_000
+    backoff_multiplier: float = 2.0
+    max_open_duration_ms: int = 600_000
+    half_open_permitted_probes: int = 3
+    half_open_deadline_ms: int = 30_000
+    reason: str = Field("", max_length=2000, description="Recorded with the change.")
+
+
+class BreakerConfigOut(ReadModel):
+    enabled: bool
+    window_kind: Literal["count", "time"]
+    window_size: int
+    min_calls: int
+    failure_rate_threshold: float
+    slow_call_duration_ms: int
+    slow_call_rate_threshold: float
+    consecutive_failures_threshold: int | None
+    open_duration_ms: int
+    backoff_multiplier: float
+    max_open_duration_ms: int
+    half_open_permitted_probes: int
+    half_open_deadline_ms: int
+    is_default: bool = Field(description="True when the agent has no configuration of its own.")
+    updated_by: str | None
+    updated_at: dt.datetime | None
+
+
+class Circuit(ReadModel):
+    agent_id: uuid.UUID
+    state: BreakerStateName
+    version: int
+    state_changed_at: dt.datetime | None
+    opened_at: dt.datetime | None
+    open_until: dt.datetime | None
+    retry_after_s: float | None
+    consecutive_opens: int
+    consecutive_failures: int | None = Field(description="Null when read from Postgres.")
+    window: CircuitWindow | None = Field(description="Null when read from Postgres.")
+    probes: CircuitProbes | None
+    forced_by: str | None
+    forced_reason: str | None
+    source: Literal["redis", "postgres"] = Field(
+        description="`postgres`: Redis was unavailable; the state of the last transition."
+    )
+    config: BreakerConfigOut
+
+
+class CircuitAction(WriteModel):
+    action: Literal["force_open", "force_closed", "reset"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CircuitEvent(ReadModel):
+    circuit_breaker_event_id: uuid.UUID
+    from_state: BreakerStateName
+    to_state: BreakerStateName
+    cause: str
+    actor: str
+    reason: str
+    occurred_at: dt.datetime
+    version: int
+    metrics: dict[str, object]

@@ -1,0 +1,144 @@
+"""The breakers' side of the worker: each newly applied execution is a call result for its
+agent's breaker; the transitions it causes are written to Postgres and published on the
+tenant's channel. A periodic sweep judges half-open probes whose deadline passed with no call
+to move the breaker, so a hung probe reopens it on time rather than at the next call.
+
+Only executions the windows applied for the first time reach the breaker: a redelivered
+stream entry is not a second call. A probe's execution carries its permit token (see
+`meta_agent.breaker.permit_token`), so its result reports against the slot it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+import redis.asyncio as aioredis
+
+from meta_agent.breaker import (
+    BreakerConfig,
+    BreakerKey,
+    CallResult,
+    Outcome,
+    RedisBreakerStore,
+    Transition,
+    load_config,
+    permit_token,
+    persist_transitions,
+)
+from meta_agent.db import Database
+from meta_agent.events import publish_breaker
+from realtime.windows import Execution
+
+log = logging.getLogger(__name__)
+
+Changed = tuple[BreakerKey, tuple[Transition, ...]]
+
+
+class ConfigCache:
+    """Breaker configurations from Postgres, each kept `ttl_s`. When Postgres cannot be read,
+    the last configuration known (or the defaults) keeps the breaker deciding."""
+
+    def __init__(self, db: Database, *, ttl_s: float = 30.0) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self._entries: dict[BreakerKey, tuple[float, BreakerConfig]] = {}
+
+    async def get(self, key: BreakerKey) -> BreakerConfig:
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
+            return entry[1]
+        try:
+            config = await load_config(self.db, key)
+        except Exception:  # a broken row or Postgres away: keep deciding on what we had
+            log.exception("breaker config of agent %s unavailable", key.agent_id)
+            config = entry[1] if entry is not None else BreakerConfig()
+        self._entries[key] = (time.monotonic(), config)
+        return config
+
+    async def get_many(self, keys: Iterable[BreakerKey]) -> dict[BreakerKey, BreakerConfig]:
+        wanted = list(dict.fromkeys(keys))
+        found = await asyncio.gather(*(self.get(key) for key in wanted))
+        return dict(zip(wanted, found, strict=True))
+
+
+def _key(execution: Execution) -> BreakerKey:
+    return BreakerKey(execution.agent.tenant_id, execution.agent.agent_id)
+
+
+class BreakerEvaluator:
+    def __init__(
+        self,
+        db: Database,
+        client: aioredis.Redis,
+        *,
+        store: RedisBreakerStore | None = None,
+        configs: ConfigCache | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.store = store or RedisBreakerStore(client)
+        self.configs = configs or ConfigCache(db)
+
+    async def apply(self, executions: Sequence[Execution], now_ms: int) -> list[Changed]:
+        """Feed finished executions to their breakers (one round trip); record and publish
+        what changed. Returns the transitions by breaker."""
+        finished = [e for e in executions if e.finished]
+        if not finished:
+            return []
+        configs = await self.configs.get_many(_key(e) for e in finished)
+        results = [
+            CallResult(
+                key=_key(e),
+                config=configs[_key(e)],
+                outcome=Outcome.FAILURE if e.failed else Outcome.SUCCESS,
+                duration_ms=e.duration_ms or 0,
+                now_ms=now_ms,
+                permit=permit_token.decode(e.permit),
+            )
+            for e in finished
+        ]
+        outcomes = await self.store.on_results(results)
+        by_key: dict[BreakerKey, tuple[Transition, ...]] = {}
+        for result, transitions in zip(results, outcomes, strict=True):
+            if transitions:
+                by_key[result.key] = by_key.get(result.key, ()) + transitions
+        return await self.record(by_key.items())
+
+    async def record(self, changed: Iterable[Changed]) -> list[Changed]:
+        """Persist (Postgres first: it is the record) and publish each breaker's transitions."""
+        done = []
+        for key, transitions in changed:
+            try:
+                await persist_transitions(self.db, key, transitions)
+            except Exception:  # Redis decided; a later transition's row supersedes this one
+                log.exception("breaker transitions of agent %s not persisted", key.agent_id)
+            try:
+                await publish_breaker(self.client, key, transitions)
+            except Exception:
+                log.exception("breaker transitions of agent %s not published", key.agent_id)
+            for t in transitions:
+                log.info(
+                    "breaker %s: %s -> %s (%s) %s",
+                    key.agent_id,
+                    t.from_state,
+                    t.to_state,
+                    t.cause,
+                    t.reason,
+                )
+            done.append((key, transitions))
+        return done
+
+    async def sweep_deadlines(self, now_ms: int) -> list[Changed]:
+        """Advance every breaker whose probe deadline has passed."""
+        changed = []
+        for key in await self.store.due_deadlines(now_ms):
+            config = await self.configs.get(key)
+            transitions = await self.store.advance(key, config, now_ms)
+            state = await self.store.load(key)
+            await self.store.reschedule(key, state.half_open_deadline_ms)
+            if transitions:
+                changed.append((key, transitions))
+        return await self.record(changed)
