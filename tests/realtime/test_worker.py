@@ -14,15 +14,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
-import pytest
 import redis
 import redis.asyncio as aioredis
 
-from meta_agent import tenants
 from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM, execution_entry
 from realtime.health import Health, channel
@@ -52,28 +50,6 @@ def entry(
         "error_type": None if status == "success" else "Upstream",
     }
     return execution_entry(fields | row)
-
-
-@pytest.fixture(scope="module")
-def owner_conn(migrated_database: Any) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def make_agent(owner_conn: psycopg.Connection) -> Callable[[], AgentKey]:
-    """An agent of a new tenant."""
-
-    def make() -> AgentKey:
-        tenant_id = tenants.create_tenant(owner_conn, f"realtime-{uuid.uuid4().hex[:10]}")
-        row = owner_conn.execute(
-            "insert into agents (tenant_id, name) values (%s, 'worker-test') returning agent_id",
-            (tenant_id,),
-        ).fetchone()
-        assert row is not None
-        return AgentKey(tenant_id, row[0])
-
-    return make
 
 
 def agent_of(make_agent: Callable[[], AgentKey]) -> AgentKey:
