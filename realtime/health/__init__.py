@@ -2,9 +2,10 @@
 (`evaluate`) from the windows and the agent's thresholds, recorded in Postgres and published
 on the tenant's channel `metaagent:events:<tenant_id>` (see `record` for the message)."""
 
+from meta_agent.events import channel
 from realtime.health.evaluate import Evaluation, Health, Status, evaluate
 from realtime.health.evaluator import HealthEvaluator, ProfileCache
-from realtime.health.record import AgentProfile, Recorded, channel, load_profile
+from realtime.health.record import AgentProfile, Recorded, load_profile
 from realtime.health.store import RedisHealthStore
 from realtime.health.thresholds import Thresholds, ThresholdsError
 
