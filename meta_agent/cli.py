@@ -21,6 +21,7 @@ from meta_agent import embedded, migrations, tenants
 from meta_agent.archive.cli import archive_app
 from meta_agent.connections import ServerUrls, describe, resolve_urls
 from meta_agent.errors import MetaAgentError
+from meta_agent.realtime_cli import circuit_app, health_app
 from meta_agent.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ key_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(archive_app, name="archive")
+app.add_typer(health_app, name="health")
+app.add_typer(circuit_app, name="circuit")
 console = Console(stderr=False, highlight=False)
 
 
