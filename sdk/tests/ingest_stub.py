@@ -4,17 +4,30 @@ The server runs in a thread (http.server), gunzips and parses each batch, record
 and answers as the protocol says. Its `mode` makes it misbehave: "503", "429" (with
 Retry-After), "hang" (accepts, never answers), "401", "403", "422"; `max_items` answers 413 to
 larger batches. `FlakyServer` fails only its first `fail_next` requests.
+
+It also serves the circuit endpoints the SDK's refresher uses:
+- `GET /v1/circuits?agent=a&agent=b` → `{"circuits": {a: {"state", "retry_after_s"}, ...},
+  "routing_version": n}`, every asked agent included (closed when it has no breaker);
+- `POST /v1/circuits/{agent}/permits` (body `{}`) → `{"admitted": true, "permit": {"token",
+  "kind", "deadline_ms"}, "circuit": {...}}` while `permit_tokens` lasts (an admitted permit
+  turns an open circuit half_open, as the server's breaker does), else `{"admitted": false,
+  "permit": null, "circuit": {...}}`.
+A circuit given as `{"state": "open", "open_until": t}` reports `retry_after_s` counted down on
+`clock` (which a test may share with the logger). `circuit_mode` makes these endpoints fail
+like `mode` does ingest.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from meta_agent_sdk import AgentLogger
 
@@ -26,6 +39,17 @@ class Request:
     items: int
     body_bytes: int
     headers: dict[str, str]
+
+
+@dataclass
+class CircuitRequest:
+    at: float
+    method: str
+    path: str
+    agents: list[str]
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
@@ -44,6 +68,11 @@ class IngestState:
     arrivals: list[str] = field(default_factory=list)
     duplicates: int = 0
     requests: list[Request] = field(default_factory=list)
+    circuit_mode: str = "ok"
+    permit_tokens: list[str] = field(default_factory=list)
+    permit_kind: str = "probe"
+    permit_deadline_ms: int | None = None
+    circuit_requests: list[CircuitRequest] = field(default_factory=list)
 
 
 class IngestServer:
@@ -55,6 +84,7 @@ class IngestServer:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self.port = 0
+        self.clock: Callable[[], float] = time.monotonic
         self._httpd: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---
@@ -69,7 +99,13 @@ class IngestServer:
                 pass
 
             def do_POST(self) -> None:
-                server._handle(self)
+                if self.path.startswith("/v1/circuits/"):
+                    server._permit(self)
+                else:
+                    server._handle(self)
+
+            def do_GET(self) -> None:
+                server._circuits(self)
 
         httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         httpd.daemon_threads = True
@@ -118,6 +154,11 @@ class IngestServer:
         with self.lock:
             reqs = list(self.state.requests)
         return [r for r in reqs if status is None or r.status == status]
+
+    def circuit_requests(self, method: str | None = None) -> list[CircuitRequest]:
+        with self.lock:
+            reqs = list(self.state.circuit_requests)
+        return [r for r in reqs if method is None or r.method == method]
 
     # --- the protocol ---
 
@@ -196,10 +237,81 @@ class IngestServer:
                 "duplicates": dup,
                 "rejected": rejected,
                 "stream": "ok",
-                "circuits": st.circuits,
+                "circuits": {a: self.circuit_of(a) for a in st.circuits},
                 "routing_version": st.routing_version,
             },
         )
+
+    # --- the circuit endpoints ---
+
+    def circuit_of(self, agent: str) -> dict[str, Any]:
+        found = self.state.circuits.get(agent)
+        if found is None:
+            return {"state": "closed", "retry_after_s": None}
+        if "open_until" in found:
+            return {
+                "state": found["state"],
+                "retry_after_s": max(0.0, found["open_until"] - self.clock()),
+            }
+        return dict(found)
+
+    def _circuit_failure(self, h: BaseHTTPRequestHandler, record: CircuitRequest) -> bool:
+        """Answer as `circuit_mode` says; False when the request is to be served."""
+        mode = self.state.circuit_mode
+        if mode == "ok":
+            return False
+        if mode == "hang":
+            self.release.wait(30)
+            return True
+        record.status = int(mode)
+        headers = {"Retry_After": self.state.retry_after} if mode == "429" else {}
+        self._reply(
+            h, record.status, {"error": {"code": record.status, "message": "no"}}, **headers
+        )
+        return True
+
+    def _record(self, h: BaseHTTPRequestHandler, agents: list[str], body: bytes) -> CircuitRequest:
+        record = CircuitRequest(
+            time.monotonic(), h.command, h.path, agents, 200, dict(h.headers.items()), body
+        )
+        with self.lock:
+            self.state.circuit_requests.append(record)
+        return record
+
+    def _circuits(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(h.path)
+        if url.path != "/v1/circuits":
+            self._reply(h, 404, {"error": {"code": 404, "message": "not found"}})
+            return
+        agents = parse_qs(url.query).get("agent", [])
+        record = self._record(h, agents, b"")
+        if self._circuit_failure(h, record):
+            return
+        with self.lock:
+            circuits = {a: self.circuit_of(a) for a in agents}
+        self._reply(h, 200, {"circuits": circuits, "routing_version": self.state.routing_version})
+
+    def _permit(self, h: BaseHTTPRequestHandler) -> None:
+        body = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        match = re.fullmatch(r"/v1/circuits/([^/]+)/permits", h.path)
+        if match is None:
+            self._reply(h, 404, {"error": {"code": 404, "message": "not found"}})
+            return
+        agent = unquote(match.group(1))
+        record = self._record(h, [agent], body)
+        if self._circuit_failure(h, record):
+            return
+        st = self.state
+        with self.lock:
+            token = st.permit_tokens.pop(0) if st.permit_tokens else None
+            if token is not None and self.circuit_of(agent)["state"] == "open":
+                st.circuits[agent] = {"state": "half_open", "retry_after_s": None}
+            circuit = self.circuit_of(agent)
+        if token is None:
+            self._reply(h, 200, {"admitted": False, "permit": None, "circuit": circuit})
+            return
+        permit = {"token": token, "kind": st.permit_kind, "deadline_ms": st.permit_deadline_ms}
+        self._reply(h, 200, {"admitted": True, "permit": permit, "circuit": circuit})
 
 
 class FlakyServer(IngestServer):

@@ -90,7 +90,7 @@ def test_the_agent_name_must_fit_the_protocol(agent):
         AgentLogger(agent, environ={}, disabled=True)
 
 
-def test_only_the_four_sdk_variables_are_read():
+def test_only_the_five_sdk_variables_are_read():
     source = "".join(p.read_text() for p in Path(meta_agent_sdk.__file__).parent.rglob("*.py"))
     names = set(re.findall(r"METAAGENT_[A-Z_]+", source))
     assert names == {
@@ -98,4 +98,31 @@ def test_only_the_four_sdk_variables_are_read():
         "METAAGENT_ENDPOINT",
         "METAAGENT_SPOOL_DIR",
         "METAAGENT_DISABLED",
+        "METAAGENT_ENFORCE_CIRCUIT",
     }
+
+
+@pytest.mark.parametrize(
+    ("argument", "environ", "expected"),
+    [
+        (None, {}, True),  # on by default
+        (None, {"METAAGENT_ENFORCE_CIRCUIT": "0"}, False),
+        (None, {"METAAGENT_ENFORCE_CIRCUIT": "off"}, False),
+        (None, {"METAAGENT_ENFORCE_CIRCUIT": "yes"}, True),
+        (True, {"METAAGENT_ENFORCE_CIRCUIT": "0"}, True),  # the argument wins
+        (False, {"METAAGENT_ENFORCE_CIRCUIT": "1"}, False),
+    ],
+)
+def test_enforce_circuit_from_argument_then_environment_then_default(
+    tmp_path, argument, environ, expected
+):
+    logger = AgentLogger("a", spool_dir=tmp_path, enforce_circuit=argument, environ=environ)
+    try:
+        assert logger.enforce_circuit is expected
+    finally:
+        logger.shutdown(0.5)
+
+
+def test_a_bad_enforce_circuit_value_names_the_variable():
+    with pytest.raises(ValueError, match="METAAGENT_ENFORCE_CIRCUIT"):
+        AgentLogger("a", environ={"METAAGENT_ENFORCE_CIRCUIT": "maybe"}, disabled=True)

@@ -36,6 +36,7 @@ def test_the_public_surface_is_small_and_every_public_callable_has_a_docstring()
         [
             "Action",
             "AgentLogger",
+            "CircuitOpenError",
             "CircuitState",
             "Execution",
             "SanitizeConfig",

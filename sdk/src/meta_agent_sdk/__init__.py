@@ -11,11 +11,13 @@
 
 Logging never blocks and never raises for delivery problems: a daemon thread batches, gzips
 and sends, spools to disk what the server cannot take, and counts anything it drops
-(`logger.stats()`).
+(`logger.stats()`). An execution whose circuit breaker is open is refused with
+`CircuitOpenError`, decided from cached state without a request (`enforce_circuit=False` to
+turn that off).
 """
 
 from meta_agent_sdk._action import Action
-from meta_agent_sdk._circuits import CircuitState
+from meta_agent_sdk._circuits import CircuitOpenError, CircuitState
 from meta_agent_sdk._context import current_execution
 from meta_agent_sdk._execution import Execution
 from meta_agent_sdk._logger import AgentLogger
@@ -26,6 +28,7 @@ from meta_agent_sdk._version import __version__
 __all__ = [
     "Action",
     "AgentLogger",
+    "CircuitOpenError",
     "CircuitState",
     "Execution",
     "SanitizeConfig",

@@ -1,8 +1,8 @@
 """Settings: constructor arguments, then `METAAGENT_*` environment variables, then defaults.
 
-The SDK reads exactly four variables: METAAGENT_API_KEY, METAAGENT_ENDPOINT,
-METAAGENT_SPOOL_DIR and METAAGENT_DISABLED. The server treats any other METAAGENT_ name as a
-misspelling, so everything else is a constructor argument only.
+The SDK reads exactly five variables: METAAGENT_API_KEY, METAAGENT_ENDPOINT,
+METAAGENT_SPOOL_DIR, METAAGENT_DISABLED and METAAGENT_ENFORCE_CIRCUIT. The server treats any
+other METAAGENT_ name as a misspelling, so everything else is a constructor argument only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Settings:
     ingest_url: str
     spool_dir: Path
     disabled: bool
+    enforce_circuit: bool
     batch_max_items: int
     batch_max_bytes: int
     flush_interval_s: float
@@ -50,6 +51,11 @@ class Settings:
         """This endpoint and key's own spool directory: batches replay with their own key."""
         digest = hashlib.sha256(f"{self.ingest_url}\n{self.api_key or ''}".encode()).hexdigest()
         return self.spool_dir / digest[:16]
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint without /v1/ingest: where /v1/circuits is."""
+        return self.ingest_url[: -len(INGEST_PATH)]
 
 
 def default_spool_dir() -> Path:
@@ -72,7 +78,7 @@ def ingest_url(endpoint: str) -> str:
     return url if url.endswith(INGEST_PATH) else url + INGEST_PATH
 
 
-def parse_disabled(value: str, name: str = "METAAGENT_DISABLED") -> bool:
+def parse_bool(value: str, name: str) -> bool:
     """A boolean environment value; anything unrecognised is an error naming the variable."""
     norm = value.strip().lower()
     if norm in _TRUE:
@@ -94,6 +100,7 @@ def resolve(
     endpoint: str | None,
     spool_dir: str | os.PathLike[str] | None,
     disabled: bool | None,
+    enforce_circuit: bool | None,
     environ: Mapping[str, str],
     batch_max_items: int,
     batch_max_bytes: int,
@@ -119,7 +126,10 @@ def resolve(
     else:
         spool_path = Path(spool_dir)
     if disabled is None:
-        disabled = parse_disabled(environ.get("METAAGENT_DISABLED", ""))
+        disabled = parse_bool(environ.get("METAAGENT_DISABLED", ""), "METAAGENT_DISABLED")
+    if enforce_circuit is None:
+        value = environ.get("METAAGENT_ENFORCE_CIRCUIT", "").strip()
+        enforce_circuit = parse_bool(value, "METAAGENT_ENFORCE_CIRCUIT") if value else True
     if not 1 <= batch_max_items <= MAX_BATCH_ITEMS:
         raise ValueError(f"batch_max_items must be 1..{MAX_BATCH_ITEMS}")
     _positive("batch_max_bytes", batch_max_bytes, 1024)
@@ -138,6 +148,7 @@ def resolve(
         ingest_url=ingest_url(endpoint),
         spool_dir=spool_path,
         disabled=bool(disabled),
+        enforce_circuit=bool(enforce_circuit),
         batch_max_items=int(batch_max_items),
         batch_max_bytes=int(batch_max_bytes),
         flush_interval_s=float(flush_interval_s),

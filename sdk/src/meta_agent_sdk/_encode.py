@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from meta_agent_sdk._action import DONE, Action
+from meta_agent_sdk._circuits import PERMIT_METADATA_KEY
 from meta_agent_sdk._execution import Execution
 from meta_agent_sdk._prices import PriceTable
 from meta_agent_sdk._sanitize import TRUNCATED, Sanitizer
@@ -116,6 +117,12 @@ class Encoder:
         metadata = self.sanitizer.value(ex.metadata) if ex.metadata else {}
         if not isinstance(metadata, dict):
             metadata = {"value": metadata}
+        # The permit token goes in after sanitizing, and survives cutting: it is no secret
+        # of the agent's, and the breaker cannot count the probe without it.
+        permit = ex._permit
+        pinned = None if permit is None else {PERMIT_METADATA_KEY: permit.token}
+        if pinned:
+            metadata.update(pinned)
         start, end = ex._start_ns, ex._end_ns
         text = (
             f'{{"execution_id":"{ex.execution_id}","agent":{_quote(ex.agent)},'
@@ -135,9 +142,9 @@ class Encoder:
             f'"input":{self._payload(ex.input)},"output":{self._payload(ex.output)},'
             f'"metadata":{_dumps(metadata)}}}'
         )
-        return self._fit(text)
+        return self._fit(text, pinned)
 
-    def _fit(self, text: str) -> bytes:
+    def _fit(self, text: str, pinned: dict[str, str] | None = None) -> bytes:
         data = text.encode("utf-8", "replace")  # "replace": lone surrogates are not UTF-8
         if len(data) <= self._max_item:
             return data
@@ -146,18 +153,28 @@ class Encoder:
         sizes = {
             f: len(_dumps(item[f]).encode("utf-8", "replace")) for f in _PAYLOAD_FIELDS if f in item
         }
+        extra = len(_dumps(pinned).encode()) if pinned else 0
+
+        def cut(field: str, text: str) -> Any:
+            if field not in _OBJECT_FIELDS:
+                return text
+            marker = {"_truncated": text}
+            if pinned and field == "metadata":
+                marker.update(pinned)
+            return marker
+
         for field in sorted(sizes, key=sizes.__getitem__, reverse=True):
             over = len(data) - self._max_item
             if over <= 0:
                 break
-            keep = max(0, sizes[field] - over - 200)
+            keep = max(0, sizes[field] - over - 200 - (extra if field == "metadata" else 0))
             raw = _dumps(item[field]).encode("utf-8", "replace")[:keep].decode("utf-8", "ignore")
-            preview = raw + TRUNCATED.format(n=sizes[field] - keep, unit="bytes of JSON")
-            item[field] = {"_truncated": preview} if field in _OBJECT_FIELDS else preview
+            item[field] = cut(
+                field, raw + TRUNCATED.format(n=sizes[field] - keep, unit="bytes of JSON")
+            )
             data = _dumps(item).encode("utf-8", "replace")
         if len(data) > self._max_item:  # escaping made the previews grow: keep markers only
             for field, size in sizes.items():
-                marker = TRUNCATED.format(n=size, unit="bytes of JSON")
-                item[field] = {"_truncated": marker} if field in _OBJECT_FIELDS else marker
+                item[field] = cut(field, TRUNCATED.format(n=size, unit="bytes of JSON"))
             data = _dumps(item).encode("utf-8", "replace")
         return data

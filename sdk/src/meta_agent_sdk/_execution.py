@@ -3,6 +3,9 @@
 The caller's thread only fills plain attributes, reads two clocks and appends the object to
 the logger's deque; ids are formatted, payloads sanitized and JSON encoded later, by the
 worker. So payload objects are captured by reference: do not mutate them after logging.
+
+Entering an execution (`with` / `async with`) first asks the logger's circuit guard, from its
+cache: a refused execution raises `CircuitOpenError` before anything starts or is logged.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from meta_agent_sdk._ids import random_bits, uuid7_text
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from meta_agent_sdk._guard import Permit
     from meta_agent_sdk._logger import AgentLogger
 
 
@@ -58,6 +62,8 @@ class Execution:
     _end_ns = 0
     _t0 = 0
     _tokens: tuple[Token[Execution | None], Token[Action | None]] | None = None
+    _admitted = False
+    _permit: Permit | None = None
 
     def __init__(
         self,
@@ -106,7 +112,28 @@ class Execution:
             raise ValueError(f"unknown execution status {status!r}")
         self._user_status = status
 
+    @property
+    def circuit_permit(self) -> str | None:
+        """The token of the breaker permit this execution runs with (a probe), else None."""
+        permit = self._permit
+        return None if permit is None else permit.token
+
     # --- lifecycle -----------------------------------------------------------------
+
+    def _admit(self) -> None:
+        """Ask the circuit guard; raises CircuitOpenError if this run must not start.
+
+        An execution nested in a running execution of the same agent is part of that run,
+        which was admitted already: it is not asked again.
+        """
+        if self._admitted:
+            return
+        guard = self._logger._guard
+        if guard.enabled:
+            parent = current_execution_var.get()
+            if parent is None or parent.agent != self.agent:
+                self._permit = guard.admit(self.agent)
+        self._admitted = True
 
     def _begin(self) -> None:
         if self._status != "running" or self._start_ns:
@@ -131,9 +158,14 @@ class Execution:
             else:  # KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit
                 self._status = "cancelled"
             self.error_type, self.error_message = error_fields(exc)
-        self._logger._emit(self)
+        logger = self._logger
+        logger._emit(self)
+        if self._permit is not None:  # the breaker waits for this probe's result: send it now
+            logger._hurry += 1
+            logger._kick()
 
     def __enter__(self) -> Execution:
+        self._admit()
         self._begin()
         self._tokens = (current_execution_var.set(self), current_action_var.set(None))
         return self

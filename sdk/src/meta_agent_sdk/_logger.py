@@ -10,18 +10,21 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from meta_agent_sdk import _lifecycle
 from meta_agent_sdk._action import TOOL_CALL, Action
+from meta_agent_sdk._buffer import Buffer, Discard, NoClaims
 from meta_agent_sdk._circuits import CircuitCache, CircuitState
 from meta_agent_sdk._config import Settings, resolve
 from meta_agent_sdk._encode import Encoder
 from meta_agent_sdk._execution import Execution
+from meta_agent_sdk._guard import CircuitGuard
 from meta_agent_sdk._observe import observe as _observe
 from meta_agent_sdk._prices import PriceTable
+from meta_agent_sdk._refresher import Refresher
 from meta_agent_sdk._sanitize import SanitizeConfig, Sanitizer
-from meta_agent_sdk._stats import Stats
+from meta_agent_sdk._stats import Stats, collect
 from meta_agent_sdk._transport import Transport
 from meta_agent_sdk._worker import Worker
 
@@ -34,44 +37,18 @@ R = TypeVar("R")
 _NEVER = sys.maxsize
 
 
-class _NoClaims(dict):  # type: ignore[type-arg]
-    """Claims when nothing will ever be sent: never stored, always granted."""
-
-    def __setitem__(self, key: object, value: object) -> None:
-        pass
-
-    def pop(self, key: object, default: object = None) -> object:
-        return True
-
-
-class _Discard:
-    """Stands in for the buffer when disabled (silently) or shut down (counting drops)."""
-
-    def __init__(self, counting: bool) -> None:
-        self.counting = counting
-        self.count = 0
-
-    def append(self, item: object) -> None:
-        if self.counting:
-            self.count += 1
-
-    def popleft(self) -> object:
-        raise IndexError("empty")
-
-    def __len__(self) -> int:
-        return 0
-
-
-Buffer = Union["deque[object]", _Discard]
-
-
 class AgentLogger:
     """Logs one agent's executions and actions to MetaAgent without blocking the agent.
 
     Arguments beat the environment (METAAGENT_API_KEY, METAAGENT_ENDPOINT, METAAGENT_SPOOL_DIR,
-    METAAGENT_DISABLED), which beats the defaults. Logging only appends to an in-memory
-    buffer; a daemon thread encodes, batches, compresses and sends, and spools to disk what
-    the server cannot take. Call `shutdown()` when done (it also runs at interpreter exit).
+    METAAGENT_DISABLED, METAAGENT_ENFORCE_CIRCUIT), which beats the defaults. Logging only
+    appends to an in-memory buffer; a daemon thread encodes, batches, compresses and sends, and
+    spools to disk what the server cannot take. Call `shutdown()` when done (it also runs at
+    interpreter exit).
+
+    Unless `enforce_circuit=False`, an execution whose circuit breaker is open is refused with
+    `CircuitOpenError` before it starts (decided from cached state, without a request); a
+    decorated function returns `fallback(error, *args, **kwargs)` instead, if one is given.
     """
 
     def __init__(
@@ -82,6 +59,8 @@ class AgentLogger:
         endpoint: str | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         disabled: bool | None = None,
+        enforce_circuit: bool | None = None,
+        fallback: Callable[..., Any] | None = None,
         sanitize: SanitizeConfig | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
         batch_max_items: int = 500,
@@ -102,6 +81,7 @@ class AgentLogger:
             endpoint=endpoint,
             spool_dir=spool_dir,
             disabled=disabled,
+            enforce_circuit=enforce_circuit,
             environ=os.environ if environ is None else environ,
             batch_max_items=batch_max_items,
             batch_max_bytes=batch_max_bytes,
@@ -117,6 +97,13 @@ class AgentLogger:
         self.agent = self._settings.agent
         self._encoder = Encoder(Sanitizer(sanitize), PriceTable(prices))
         self._circuits = CircuitCache()
+        self._fallback = fallback
+        settings = self._settings
+        self._guard = CircuitGuard(
+            self._circuits,
+            enabled=settings.enforce_circuit and not settings.disabled,
+            make_refresher=lambda guard: Refresher(guard, settings),
+        )
         self._closed = False
         self._closed_ok = True
         self._worker: Worker | None = None
@@ -128,10 +115,11 @@ class AgentLogger:
     def _fresh_state(self) -> None:
         """Buffer, claims and signals of this process (again in a forked child)."""
         self._deque: deque[object] = deque()
-        self._queue: Buffer = _Discard(False) if self._settings.disabled else self._deque
-        self._claims: dict[Action, bool] = _NoClaims() if self._settings.disabled else {}
+        self._queue: Buffer = Discard(False) if self._settings.disabled else self._deque
+        self._claims: dict[Action, bool] = NoClaims() if self._settings.disabled else {}
         self._wake = threading.Event()
         self._wake_at = 1  # the first append starts the worker
+        self._hurry = 0  # bumped when a probe ends: the worker sends at once
         self._waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -152,6 +140,11 @@ class AgentLogger:
     def spool_dir(self) -> Path:
         """The directory this logger spools to (one per endpoint and API key)."""
         return self._settings.spool_path
+
+    @property
+    def enforce_circuit(self) -> bool:
+        """True while executions are refused when their circuit breaker is open."""
+        return self._guard.enabled
 
     @property
     def routing_version(self) -> int | None:
@@ -176,7 +169,9 @@ class AgentLogger:
 
         A normal exit records success; an exception records failure (timeout for timeouts,
         cancelled for cancellation) with the sanitized exception, and propagates. Inside
-        another execution, the new one records it as its parent.
+        another execution, the new one records it as its parent. Entering it raises
+        `CircuitOpenError` when the agent's circuit breaker refuses it (there is no block to
+        skip, so no fallback here): the block does not run and nothing is logged.
         """
         return Execution(
             self,
@@ -203,6 +198,7 @@ class AgentLogger:
         action_type: str = TOOL_CALL,
         capture_input: bool = True,
         capture_output: bool = True,
+        fallback: Callable[..., Any] | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
     def observe(
@@ -214,12 +210,16 @@ class AgentLogger:
         action_type: str = TOOL_CALL,
         capture_input: bool = True,
         capture_output: bool = True,
+        fallback: Callable[..., Any] | None = None,
     ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
         """Decorate a function or coroutine function so that each call is logged.
 
         Called outside an execution of this logger, each call is an execution; inside one,
         each call is an action of `action_type` (default tool_call) named `name` (default the
         function's qualified name). Arguments become the input, the return value the output.
+        A call the circuit breaker refuses does not run: it returns
+        `fallback(error, *args, **kwargs)` (this one, else the logger's), or raises
+        `CircuitOpenError` if there is none.
         """
 
         def decorate(f: Callable[P, R]) -> Callable[P, R]:
@@ -230,6 +230,7 @@ class AgentLogger:
                 action_type=action_type,
                 capture_input=capture_input,
                 capture_output=capture_output,
+                fallback=fallback,
             )
 
         return decorate if func is None else decorate(func)
@@ -299,12 +300,13 @@ class AgentLogger:
         Returns False if some of it could not be sent or spooled in time. Idempotent.
         """
         deadline = time.monotonic() + max(0.0, timeout)
+        self._guard.stop(min(0.2, max(0.0, timeout) / 4))
         with self._start_lock:
             if self._closed:
                 return self._closed_ok
             self._closed = True
             if not self._settings.disabled:
-                self._queue = _Discard(True)
+                self._queue = Discard(True)
         worker = self._worker
         if worker is None:
             return True
@@ -315,7 +317,7 @@ class AgentLogger:
         ok = True
         if worker.thread.is_alive():
             ok = worker.rescue(deadline - time.monotonic())
-        self._claims = _NoClaims()  # instant actions logged from now on are only counted
+        self._claims = NoClaims()  # instant actions logged from now on are only counted
         self._closed_ok = ok
         return ok
 
@@ -333,41 +335,9 @@ class AgentLogger:
     # --- observing -------------------------------------------------------------------
 
     def stats(self) -> Stats:
-        """Counters of where every logged item is: queued, sent, spooled, dropped, ..."""
-        worker = self._worker
-        pending = len(self._deque)
-        late = self._queue.count if isinstance(self._queue, _Discard) else 0
-        if worker is None:
-            dropped = {"after_shutdown": late} if late else {}
-            return Stats(pending + late, pending, 0, 0, late, 0, dropped_by_reason=dropped)
-        # A consistent snapshot: the worker holds this lock while it moves items between
-        # states, and never during network I/O, so the wait is short (and bounded anyway).
-        locked = worker._lock.acquire(timeout=0.1)
-        try:
-            spool = worker.spool
-            pending = len(self._deque)
-            dropped = dict(worker.dropped)
-            if late:
-                dropped["after_shutdown"] = late
-            if spool is not None and spool.corrupt_items:
-                dropped["spool_corrupt"] = dropped.get("spool_corrupt", 0) + spool.corrupt_items
-            return Stats(
-                logged=worker.drained + pending + late,
-                queued=pending + worker.in_memory(),
-                sent=worker.sent,
-                spooled=spool.pending_items if spool is not None else 0,
-                dropped=sum(dropped.values()),
-                retried=worker.retried,
-                adopted=spool.adopted_items if spool is not None else 0,
-                requests=worker.requests,
-                torn_records=spool.torn_records if spool is not None else 0,
-                spool_bytes=spool.bytes if spool is not None else 0,
-                dropped_by_reason=dropped,
-                last_error=worker.last_error,
-            )
-        finally:
-            if locked:
-                worker._lock.release()
+        """Counters of where every logged item is (queued, sent, spooled, dropped, ...) and of
+        circuit enforcement (refused, probes, permits_expired, circuit_requests)."""
+        return collect(self)
 
     def circuit_state(self, agent: str | None = None) -> CircuitState:
         """The circuit the server last reported for `agent` (default: this logger's agent)."""
@@ -385,11 +355,13 @@ class AgentLogger:
         self._worker = None
         if old is not None and old.spool is not None:
             old.spool.abandon()
+        self._circuits.after_fork()
+        self._guard.fresh()
         closed = self._closed
         self._fresh_state()
         if closed:
-            self._queue = _Discard(True)
-            self._claims = _NoClaims()
+            self._queue = Discard(True)
+            self._claims = NoClaims()
 
     def __repr__(self) -> str:
         state = "disabled" if self.disabled else ("closed" if self._closed else "open")

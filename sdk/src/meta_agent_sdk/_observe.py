@@ -2,6 +2,10 @@
 
 Outside an execution of the same logger a call is an execution of its own; inside one it is
 an action. Generators are not followed: their body runs after the call returns.
+
+A call the circuit breaker refuses does not run: with a fallback (the decorator's, else the
+logger's) it returns `fallback(error, *args, **kwargs)` (awaited if that is awaitable), else it
+raises the `CircuitOpenError`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 from meta_agent_sdk._action import ACTION_TYPES
+from meta_agent_sdk._circuits import CircuitOpenError
 from meta_agent_sdk._context import current_execution_var
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ def observe(
     action_type: str,
     capture_input: bool,
     capture_output: bool,
+    fallback: Callable[..., Any] | None,
 ) -> Callable[P, R]:
     """Wrap `func` so that each call is an execution, or an action inside one."""
     if action_type not in ACTION_TYPES:
@@ -66,7 +72,16 @@ def observe(
                     if capture_output:
                         action.output = result
                     return result
-            async with logger.execution(input=payload, metadata={"function": label}) as run:
+            run = logger.execution(input=payload, metadata={"function": label})
+            try:
+                run._admit()
+            except CircuitOpenError as error:
+                fb = fallback or logger._fallback
+                if fb is None:
+                    raise
+                result = fb(error, *args, **kwargs)
+                return await result if inspect.isawaitable(result) else result
+            async with run:
                 result = await func(*args, **kwargs)
                 if capture_output:
                     run.output = result
@@ -86,7 +101,15 @@ def observe(
                 if capture_output:
                     action.output = result
                 return result
-        with logger.execution(input=payload, metadata={"function": label}) as ex:
+        ex = logger.execution(input=payload, metadata={"function": label})
+        try:
+            ex._admit()
+        except CircuitOpenError as error:
+            fb = fallback or logger._fallback
+            if fb is None:
+                raise
+            return fb(error, *args, **kwargs)
+        with ex:
             result = func(*args, **kwargs)
             if capture_output:
                 ex.output = result

@@ -1,8 +1,9 @@
-"""POST /v1/ingest over one kept-alive HTTP connection, from the standard library.
+"""HTTP to the server over one kept-alive connection, from the standard library.
 
-Every socket operation (connect, send, each read) has the request timeout, so a server that
-accepts the connection and never answers costs at most that long. `post` never raises: a
-network failure is a reply with status 0.
+The worker POSTs batches to /v1/ingest with `post`; the circuit refresher, on a connection of
+its own, asks /v1/circuits with `request`. Every socket operation (connect, send, each read)
+has the request timeout, so a server that accepts the connection and never answers costs at
+most that long. Neither raises: a network failure is a reply with status 0.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Transport:
-    """Sends compressed batches to one ingest URL."""
+    """Requests to one server: `post` sends compressed batches to `url`, `request` anything."""
 
     def __init__(self, url: str, api_key: str | None, timeout_s: float) -> None:
         parts = urlsplit(url)
@@ -73,13 +74,14 @@ class Transport:
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._timeout = timeout_s
+        self._auth = {"User-Agent": f"{SDK_NAME}/{__version__}"}
+        if api_key:
+            self._auth["Authorization"] = f"Bearer {api_key}"
         self._headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
-            "User-Agent": f"{SDK_NAME}/{__version__}",
+            **self._auth,
         }
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
         self._conn: http.client.HTTPConnection | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -97,21 +99,33 @@ class Transport:
                 conn.close()
 
     def post(self, payload: bytes) -> Reply:
-        """POST one gzip-compressed body."""
+        """POST one gzip-compressed body to the transport's URL."""
+        return self._request("POST", self._path, payload, self._headers)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Reply:
+        """`method` `path` (appended to the URL's path) with a JSON body or none, same key."""
+        headers = self._auth if body is None else {"Content-Type": "application/json", **self._auth}
+        return self._request(method, self._path.rstrip("/") + path, body, headers)
+
+    def _request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> Reply:
         reused = self._conn is not None
-        reply = self._post_once(payload)
+        reply = self._request_once(method, path, body, headers)
         if reply.status == 0 and reused and reply.error and reply.error.startswith(_STALE):
             # The server closed the idle kept-alive connection (uvicorn does after 5 s): that
             # is no outage. Once more on a new connection; a duplicate is dropped by the server.
-            reply = self._post_once(payload)
+            reply = self._request_once(method, path, body, headers)
         return reply
 
-    def _post_once(self, payload: bytes) -> Reply:
+    def _request_once(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> Reply:
         conn = self._conn
         if conn is None:
             conn = self._conn = self._connect()
         try:
-            conn.request("POST", self._path, body=payload, headers=self._headers)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
             status = response.status
@@ -121,10 +135,10 @@ class Transport:
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             return Reply(0, None, None, f"{type(exc).__name__}: {exc}")
-        body: dict[str, Any] | None = None
+        parsed: dict[str, Any] | None = None
         try:
-            parsed = json.loads(data) if data else None
-            body = parsed if isinstance(parsed, dict) else None
+            doc = json.loads(data) if data else None
+            parsed = doc if isinstance(doc, dict) else None
         except ValueError:
-            body = None
-        return Reply(status, retry_after, body, None if 200 <= status < 300 else f"HTTP {status}")
+            parsed = None
+        return Reply(status, retry_after, parsed, None if 200 <= status < 300 else f"HTTP {status}")

@@ -3,8 +3,9 @@
 One thread per logger. Callers only append to the logger's deque; this thread pops, encodes
 (sanitizing and pricing on the way), groups items into batches of at most `batch_max_items`
 items or `batch_max_bytes` bytes, and routes a batch when it is full or at each tick of
-`flush_interval_s`. While it encodes a backlog it yields the GIL every 32 items, so the agent's
-threads are not stalled for a whole switch interval.
+`flush_interval_s`, or at once when an execution that ran as a circuit probe has ended (the
+breaker waits for its result). While it encodes a backlog it yields the GIL every 32 items, so
+the agent's threads are not stalled for a whole switch interval.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Worker(Delivery):
         self._next_tick = time.monotonic() + s.flush_interval_s
         self._next_scan = time.monotonic() + ORPHAN_SCAN_S
         self.drained = 0
+        self._hurried = logger._hurry
         self.thread = threading.Thread(target=self._run, name="metaagent-worker", daemon=True)
 
     # --- bookkeeping -----------------------------------------------------------------
@@ -69,12 +71,15 @@ class Worker(Delivery):
             lg._wake.clear()
             lg._wake_at = self._s.batch_max_items
             waiters = lg._take_waiters()
+            # Callers only ever bump the counter, so a bump is never lost to a reset here.
+            hurry = lg._hurry != self._hurried
+            self._hurried = lg._hurry
             stopping = self.stop_requested
             with self._lock:
                 if self.rescued:
                     return
                 try:
-                    self._cycle(force=stopping or bool(waiters), final=stopping)
+                    self._cycle(force=stopping or hurry or bool(waiters), final=stopping)
                     if waiters and self.spool is not None:
                         self.spool.sync(force=True)
                 except Rescued:
