@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +81,20 @@ def _int(fields: Mapping[str, str], name: str, *, optional: bool = False) -> int
     return value
 
 
+def _milliseconds(fields: Mapping[str, str], name: str) -> int | None:
+    """A duration in whole milliseconds (rounded): `raw.executions.duration_ms` is a float."""
+    text = fields.get(name, "")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadExecutionEntry(f"{name} is not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise BadExecutionEntry(f"{name} must be a finite non-negative number: {text!r}")
+    return round(value)
+
+
 def _uuid(fields: Mapping[str, str], name: str) -> uuid.UUID:
     try:
         return uuid.UUID(fields.get(name, ""))
@@ -107,7 +122,7 @@ def parse_entry(raw: Mapping[str | bytes, str | bytes]) -> Execution:
         execution_id=_uuid(fields, "execution_id"),
         status=status,
         started_ms=started,
-        duration_ms=_int(fields, "duration_ms", optional=True),
+        duration_ms=_milliseconds(fields, "duration_ms"),
         cost_units=int(cost * COST_UNITS_PER_USD),
         input_tokens=_int(fields, "input_tokens", optional=True) or 0,
         output_tokens=_int(fields, "output_tokens", optional=True) or 0,
