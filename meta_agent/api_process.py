@@ -1,8 +1,10 @@
-"""The API as a child process (`python -m meta_agent api`), for tests and benchmarks that must
-kill it like a crash would, or measure it over a real socket."""
+"""The API (`python -m meta_agent api`) and the realtime worker (`python -m realtime`) as child
+processes, for the demo, and for tests and benchmarks that must kill them like a crash would
+or measure them over a real socket."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -74,3 +76,46 @@ class ApiProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@dataclass
+class RealtimeProcess:
+    """One realtime worker process (`python -m realtime`) on the servers `env` names."""
+
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, redis_url: str, timeout_s: float = 30) -> None:
+        import redis
+
+        from meta_agent.stream import EXECUTIONS_STREAM
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "realtime"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        with redis.Redis.from_url(redis_url) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"realtime exited with status {self.process.returncode}")
+                # ready once the group exists: entries added from then on reach the worker,
+                # however long it takes to make its first read
+                with contextlib.suppress(redis.ResponseError):  # no stream yet
+                    groups = client.xinfo_groups(EXECUTIONS_STREAM)
+                    if {g["name"] for g in groups} & {b"realtime", "realtime"}:
+                        return
+                time.sleep(0.05)
+        raise RuntimeError("the realtime worker did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)

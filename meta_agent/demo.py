@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from meta_agent import migrations, tenants
-from meta_agent.api_process import ApiProcess
+from meta_agent.api_process import ApiProcess, RealtimeProcess
 from meta_agent.connections import ServerUrls, describe
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import Settings
@@ -36,6 +36,7 @@ from meta_agent.simulate import (
     planned_faults,
 )
 from meta_agent.simulate.live import replay_live
+from meta_agent.simulate.outage import run_outage
 from meta_agent.simulate.sla import seed_sla_definitions
 
 if TYPE_CHECKING:
@@ -215,30 +216,50 @@ def _storage_lines(conn: psycopg.Connection, urls: ServerUrls) -> list[str]:
     ]
 
 
-def _run_live_agents(settings: Settings, urls: ServerUrls, key: str, *, seed: int) -> None:
-    """A few simulated agents log live through the SDK to the API, as real agents do."""
+def _run_live(
+    settings: Settings, urls: ServerUrls, key: str, tenant_id: uuid.UUID, *, seed: int
+) -> None:
+    """The API and a realtime worker as their own processes; a few simulated agents log live
+    through the SDK, as real agents do; then one of them lives through an outage."""
     environ = {**os.environ, "METAAGENT_HOME": str(settings.home)}
-    api = ApiProcess(environ)
+    api, worker = ApiProcess(environ), RealtimeProcess(environ)
     api.start()
-    began = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory() as spool:
-            spec = default_fleet(seed=seed + 1, days=1, executions_per_day=2_000)
-            report = replay_live(
-                spec,
-                lambda agent: AgentLogger(agent, api_key=key, endpoint=api.url, spool_dir=spool),
-                executions_per_agent=50,
-            )
-        with psycopg.connect(urls.database_url) as conn:
-            stored = conn.execute(
-                "select count(*) from raw.executions where execution_id = any(%s::uuid[])",
-                (sorted(report.executions),),
-            ).fetchone()
+        worker.start(urls.redis_url)
+        _run_live_agents(urls, api.url, key, seed=seed)
+        console.rule("realtime: a vendor outage, live")
+        began = time.perf_counter()
+        report = run_outage(api.url, key, urls.redis_url, tenant_id, say=console.print)
     finally:
+        worker.stop()
         api.stop()
     console.print(
+        f"outage: {report.ran} executions ran ({report.failed} failed), {report.refused} refused"
+        f" by the SDK while the breaker was open; breaker "
+        f"{'closed again after its probes' if report.recovered else 'did NOT close'}"
+        f" ({time.perf_counter() - began:.1f} s)"
+    )
+    if not (report.saw("health", "critical") and report.saw("breaker", "open")):
+        raise MetaAgentError("the outage did not show as expected: is the realtime worker running?")
+
+
+def _run_live_agents(urls: ServerUrls, api_url: str, key: str, *, seed: int) -> None:
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as spool:
+        spec = default_fleet(seed=seed + 1, days=1, executions_per_day=2_000)
+        report = replay_live(
+            spec,
+            lambda agent: AgentLogger(agent, api_key=key, endpoint=api_url, spool_dir=spool),
+            executions_per_agent=50,
+        )
+    with psycopg.connect(urls.database_url) as conn:
+        stored = conn.execute(
+            "select count(*) from raw.executions where execution_id = any(%s::uuid[])",
+            (sorted(report.executions),),
+        ).fetchone()
+    console.print(
         f"live: {report.agents} agents logged {len(report.executions)} executions and"
-        f" {len(report.actions)} actions through the SDK → {api.url}/v1/ingest → Postgres;"
+        f" {len(report.actions)} actions through the SDK → {api_url}/v1/ingest → Postgres;"
         f" {stored[0] if stored else 0} executions stored, in {time.perf_counter() - began:.1f} s"
     )
 
@@ -270,7 +291,7 @@ def run_demo(
         console.print(_breach_table(conn, tenant_id))
         for line in _storage_lines(conn, urls):
             console.print(line)
-    _run_live_agents(settings, urls, issued.key, seed=seed)
+    _run_live(settings, urls, issued.key, tenant_id, seed=seed)
     console.print(
         f"\nground truth: {len(planned_faults(spec))} faults, labelled on each affected execution"
         " as metadata.sim_fault"
