@@ -89,6 +89,7 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
     for error in (
         psycopg.errors.IntegrityError,

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
+    health_stale_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="Agent health evaluated longer ago than this reads as unknown (stale): the"
+        " realtime worker rewrites it every 10 s, so an older row means it or Redis is down.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
