@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.body_limit import BodySizeLimit
 from api.errors import error_response, install_error_handlers
+from api.events_hub import EventHub, HubLimits
 from api.routers import (
     agent_health,
     agents,
@@ -36,6 +37,23 @@ MetaAgent's API: the agent registry, prompt versions, execution history and the 
 numbers. Authenticate with `Authorization: Bearer <API key>`; each key belongs to one tenant
 and carries scopes (`ingest`, `read`, `write`, `admin`; `write` implies `read`, `admin` implies
 all). Errors always have the shape `{"error": {"code", "message", "details"}}`.
+
+## Realtime events: WebSocket `/v1/ws`
+
+Health and circuit-breaker transitions of the key's tenant, as they happen (WebSocket routes
+are not listed below). Authenticate with a `read` key: `Authorization: Bearer <key>` on the
+handshake or, from a browser, a first message `{"type": "auth", "api_key": "<key>"}` within
+5 s; never in the URL. The server answers `{"type": "ready", ...}` and then sends each event as
+published: `{"type": "health" | "breaker", "agent_id", "from_state", "to_state", "version",
+"at", "reason", "metrics", ...}`. Narrow it with `{"type": "subscribe", "agents": [ids] | null,
+"types": ["health", "breaker"]}` (answered `{"type": "subscribed", ...}`); `{"type": "ping"}`
+gets `{"type": "pong"}`; a malformed message gets `{"type": "error", "code":
+"invalid_message", ...}` and the connection stays. If Redis is unavailable the client gets
+`{"type": "error", "code": "events_unavailable"}` and later `{"type": "events_resumed"}`;
+events in between are lost, so re-read `GET /v1/health` then and after each reconnect.
+Close codes: 4401 bad, missing, revoked or late key; 4403 no `read` scope; 4408 too slow
+(a client that falls a queue behind is dropped, never waited for); 1001 or 1012 the server
+is stopping or restarting; 1013 the key could not be checked (retry).
 """
 
 
@@ -77,9 +95,14 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         app.state.redis = aioredis.Redis.from_url(
             urls.redis_url, socket_timeout=settings.connect_timeout_s
         )
+        # the WebSocket's one subscription for the process; it connects (and reconnects) in
+        # the background, so the app serves HTTP whether Redis answers or not
+        app.state.event_hub = EventHub(urls.redis_url, app.state.hub_limits)
+        app.state.event_hub.start()
         try:
             yield
         finally:
+            await app.state.event_hub.stop()
             await app.state.redis.aclose()
             await db.close()
 
@@ -90,6 +113,7 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.hub_limits = HubLimits(connect_timeout_s=settings.connect_timeout_s)
     install_error_handlers(app)
     for error in (
         psycopg.errors.IntegrityError,
