@@ -2,6 +2,10 @@
 execution to the windows and to its agent's circuit breaker, acknowledges it, then evaluates
 the health of the agents it touched.
 
+After a Redis loss (the recovery markers are gone), one worker rebuilds the last hour's windows
+and the breakers from Postgres (`realtime.recovery`); the others go on applying the stream and
+judge health again once the rebuild is done.
+
 At-least-once: an entry is acknowledged only after its execution is applied, and applying is
 idempotent (by execution id), so a redelivered entry changes nothing. Entries a consumer read
 and never acknowledged (it died) are taken over with XAUTOCLAIM once idle for
@@ -28,6 +32,7 @@ from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM
 from realtime.breakers import BreakerEvaluator, Changed
 from realtime.health import HealthEvaluator, Recorded
+from realtime.recovery import Recovery, recover_if_lost, windows_need_rebuild
 from realtime.windows import (
     DEFAULT_SLOW_CALL_MS,
     AgentKey,
@@ -66,6 +71,7 @@ class WorkerCounters:
     acked: int = 0
     transitions: list[Recorded] = field(default_factory=list)
     breaker_transitions: list[Changed] = field(default_factory=list)
+    recoveries: list[Recovery] = field(default_factory=list)
 
 
 class Worker:
@@ -84,6 +90,7 @@ class Worker:
         claim_every_ms: int = 5_000,
         sweep_every_ms: int = 10_000,
         deadline_every_ms: int = 1_000,
+        recovery_every_ms: int = 1_000,
         evaluator: HealthEvaluator | None = None,
         windows: RedisWindows | None = None,
         breakers: BreakerEvaluator | None = None,
@@ -100,6 +107,7 @@ class Worker:
         self.claim_every_ms = claim_every_ms
         self.sweep_every_ms = sweep_every_ms
         self.deadline_every_ms = deadline_every_ms
+        self.recovery_every_ms = recovery_every_ms
         self.windows = windows or RedisWindows(client)
         self.evaluator = evaluator or HealthEvaluator(db, client, windows=self.windows)
         self.breakers = breakers or BreakerEvaluator(db, client)
@@ -107,6 +115,8 @@ class Worker:
         self._claimed_at: int | None = None
         self._swept_at: int | None = None
         self._deadlines_at: int | None = None
+        self._checked_at: int | None = None
+        self._windows_incomplete = False
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the stream's start) unless it exists."""
@@ -169,6 +179,8 @@ class Worker:
         self.counters.acked += await self.client.xack(
             self.stream, self.group, *(entry_id for entry_id, _ in entries)
         )
+        if self._windows_incomplete:  # judged once the rebuild is done, not on half the data
+            return []
         try:
             recorded = await self.evaluator.evaluate_agents(agents, now_ms)
         except Exception:  # health must not stop the windows; the sweep evaluates again
@@ -193,6 +205,9 @@ class Worker:
         silence sweep when due. Returns how many entries it handled."""
         now_ms = self.clock()
         handled = 0
+        if self._checked_at is None or now_ms - self._checked_at >= self.recovery_every_ms:
+            self._checked_at = now_ms
+            await self.recover()
         if self._claimed_at is None or now_ms - self._claimed_at >= self.claim_every_ms:
             self._claimed_at = now_ms
             stale = await self.claim()
@@ -201,7 +216,8 @@ class Worker:
         fresh = await self.read(None if handled else block_ms)
         await self.handle(fresh)
         handled += len(fresh)
-        if self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms:
+        due = self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms
+        if due and not self._windows_incomplete:
             self._swept_at = now_ms
             try:
                 self.counters.transitions += (
@@ -213,6 +229,29 @@ class Worker:
             self._deadlines_at = now_ms
             self.counters.breaker_transitions += await self.breakers.sweep_deadlines(self.clock())
         return handled
+
+    async def recover(self) -> Recovery | None:
+        """Rebuild what Redis lost, if it lost anything (two EXISTS when it did not); while
+        another worker rebuilds, this one applies the stream but judges no health."""
+        try:
+            recovery = await recover_if_lost(
+                self.db,
+                self.client,
+                windows=self.windows,
+                breakers=self.breakers.store,
+                now_ms=self.clock(),
+                slow_call_ms=self._slow_call_ms,
+                clock=self.clock,
+            )
+            self._windows_incomplete = recovery is None and await windows_need_rebuild(self.client)
+        except (RedisError, OSError):
+            raise
+        except Exception:  # Postgres away: the next check tries again
+            log.exception("recovery after a Redis loss failed; retrying at the next check")
+            return None
+        if recovery is not None:
+            self.counters.recoveries.append(recovery)
+        return recovery
 
     async def run_until_idle(self) -> None:
         """Handle entries until none are left for this consumer (tests and catch-up)."""
@@ -234,4 +273,5 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
                 with contextlib.suppress(RedisError, OSError):
                     await self.ensure_group()  # a Redis that came back empty has no group
+                    self._checked_at = None  # and may have lost the windows: check at once
         log.info("realtime worker %s stopped", self.consumer)

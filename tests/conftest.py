@@ -89,3 +89,14 @@ def redis_url() -> Iterator[str]:
     yield server.url()
     server.stop()
     shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def lost_redis() -> Iterator[str]:
+    """A Redis of this test alone, which it may FLUSHALL to play a Redis loss."""
+    home = Path(tempfile.mkdtemp(prefix="lost redis "))
+    server = EmbeddedRedis(home)
+    server.start()
+    yield server.url()
+    server.stop()
+    shutil.rmtree(home, ignore_errors=True)

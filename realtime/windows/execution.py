@@ -82,7 +82,9 @@ def _int(fields: Mapping[str, str], name: str, *, optional: bool = False) -> int
 
 
 def _milliseconds(fields: Mapping[str, str], name: str) -> int | None:
-    """A duration in whole milliseconds (rounded): `raw.executions.duration_ms` is a float."""
+    """A duration in whole milliseconds, rounded down: `raw.executions.duration_ms` is a
+    float. Recovery (`realtime.recovery`) rounds the column the same way, so both file an
+    execution under the same end and count it once."""
     text = fields.get(name, "")
     if not text:
         return None
@@ -92,7 +94,7 @@ def _milliseconds(fields: Mapping[str, str], name: str) -> int | None:
         raise BadExecutionEntry(f"{name} is not a number: {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise BadExecutionEntry(f"{name} must be a finite non-negative number: {text!r}")
-    return round(value)
+    return math.floor(value)
 
 
 def _uuid(fields: Mapping[str, str], name: str) -> uuid.UUID:

@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -37,7 +34,6 @@ from meta_agent.breaker import (
     persist_transitions,
 )
 from meta_agent.db import Database
-from meta_agent.embedded import EmbeddedRedis
 from meta_agent.stream import execution_entry
 from realtime.health import ProfileCache
 from realtime.recovery import (
@@ -51,23 +47,13 @@ from realtime.recovery import (
     windows_need_rebuild,
 )
 from realtime.windows import DEFAULT_SLOW_CALL_MS, AgentKey, RedisWindows, parse_entry
+from realtime.worker import Worker
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 MINUTE = 60_000
 Row = dict[str, Any]
-
-
-@pytest.fixture
-def lost_redis() -> Iterator[str]:
-    """A Redis of this test alone, which it may FLUSHALL to play a Redis loss."""
-    home = Path(tempfile.mkdtemp(prefix="recovery redis "))
-    server = EmbeddedRedis(home)
-    server.start()
-    yield server.url()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -513,3 +499,40 @@ def test_a_fresh_deployment_recovers_from_nothing_at_once(
         )
 
     run(fresh_database.app_url, lost_redis, body)
+
+
+def test_a_running_worker_rebuilds_the_windows_when_redis_is_flushed_under_it(
+    migrated_database: Any, lost_redis: str, owner: psycopg.Connection, now_ms: int
+) -> None:
+    agents = make_agents(owner, 3)
+    rows = fleet_rows(agents, now_ms, 300, seed=11)
+    store(owner, rows)
+
+    async def body(db: Database, client: aioredis.Redis) -> Any:
+        windows = RedisWindows(client)
+        await stream_apply(db, client, windows, rows, now_ms)
+        before = await snapshot(windows, agents, now_ms)
+        worker = Worker(db, client, clock=lambda: now_ms, block_ms=50)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            await until(lambda: len(worker.counters.recoveries) == 1)  # markers absent at start
+            await client.flushall()
+            await until(lambda: len(worker.counters.recoveries) == 2)
+            after = await snapshot(windows, agents, now_ms)
+        finally:
+            stop.set()
+            await task
+        return before, after, worker.counters.recoveries
+
+    before, after, recoveries = run(migrated_database.app_url, lost_redis, body)
+    assert after == before
+    assert recoveries[1].executions_applied > 0
+    assert recoveries[1].complete
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

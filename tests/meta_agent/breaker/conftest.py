@@ -3,11 +3,8 @@ a Redis that a test may lose entirely."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,18 +12,6 @@ import pytest
 
 from meta_agent import tenants
 from meta_agent.breaker import BreakerKey
-from meta_agent.embedded import EmbeddedRedis
-
-
-@pytest.fixture
-def lost_redis() -> Iterator[str]:
-    """A Redis of this test alone, which it may FLUSHALL to play a Redis loss."""
-    home = Path(tempfile.mkdtemp(prefix="breaker redis "))
-    server = EmbeddedRedis(home)
-    server.start()
-    yield server.url()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
