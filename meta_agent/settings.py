@@ -22,7 +22,13 @@ ENV_PREFIX = "METAAGENT_"
 
 # Variables the agent-side SDK reads: they share the prefix, so they are not unknown here.
 SDK_VARIABLES = frozenset(
-    {"METAAGENT_API_KEY", "METAAGENT_ENDPOINT", "METAAGENT_SPOOL_DIR", "METAAGENT_DISABLED"}
+    {
+        "METAAGENT_API_KEY",
+        "METAAGENT_ENDPOINT",
+        "METAAGENT_SPOOL_DIR",
+        "METAAGENT_DISABLED",
+        "METAAGENT_ENFORCE_CIRCUIT",
+    }
 )
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")

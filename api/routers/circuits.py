@@ -286,7 +286,10 @@ async def put_circuit_config(
     try:
         config = BreakerConfig(**values)
     except BreakerConfigError as exc:
-        raise ApiError(422, str(exc)) from None
+        details = [
+            {"location": ["body"], "message": m, "type": "value_error"} for m in exc.problems
+        ]
+        raise ApiError(422, str(exc), code="invalid_request", details=details) from None
     actor = await _actor(session)
     row = await queries.save_config(session.conn, session.tenant_id, agent_id, config, actor)
     key = BreakerKey(session.tenant_id, agent_id)

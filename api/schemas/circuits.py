@@ -9,6 +9,12 @@ from typing import Literal
 from pydantic import Field
 
 from api.schemas.common import ReadModel, WriteModel
+from meta_agent.breaker.config import (
+    MAX_COUNT_WINDOW_CALLS,
+    MAX_DURATION_MS,
+    MAX_PROBES,
+    MAX_TIME_WINDOW_SECONDS,
+)
 
 BreakerStateName = Literal["closed", "open", "half_open", "forced_open", "forced_closed"]
 
@@ -61,24 +67,35 @@ class CircuitProbes(ReadModel):
     deadlines: list[dt.datetime] = Field(description="Of the probes admitted and still out.")
 
 
+_MAX_MS = MAX_DURATION_MS
+
+
 class BreakerConfigBody(WriteModel):
-    """A complete configuration; a field left out takes its default."""
+    """A complete configuration; a field left out takes its default. Across fields: a count
+    window's `min_calls` is at most its `window_size`, and `max_open_duration_ms` is at least
+    `open_duration_ms`."""
 
     enabled: bool = True
     window_kind: Literal["count", "time"] = "count"
-    window_size: int = Field(100, description="Calls (count window) or seconds (time window).")
-    min_calls: int = 20
-    failure_rate_threshold: float = 0.5
-    slow_call_duration_ms: int = 60_000
-    slow_call_rate_threshold: float = 1.0
-    consecutive_failures_threshold: int | None = Field(
-        None, description="Open after this many failures in a row; null: off."
+    window_size: int = Field(
+        100,
+        ge=1,
+        le=MAX_COUNT_WINDOW_CALLS,
+        description=f"Calls (count window) or seconds (time window, at most"
+        f" {MAX_TIME_WINDOW_SECONDS}).",
     )
-    open_duration_ms: int = 30_000
-    backoff_multiplier: float = 2.0
-    max_open_duration_ms: int = 600_000
-    half_open_permitted_probes: int = 3
-    half_open_deadline_ms: int = 30_000
+    min_calls: int = Field(20, ge=1, le=1_000_000)
+    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
+    slow_call_duration_ms: int = Field(60_000, ge=1, le=_MAX_MS)
+    slow_call_rate_threshold: float = Field(1.0, gt=0, le=1)
+    consecutive_failures_threshold: int | None = Field(
+        None, ge=1, le=1_000_000, description="Open after this many failures in a row; null: off."
+    )
+    open_duration_ms: int = Field(30_000, ge=1, le=_MAX_MS)
+    backoff_multiplier: float = Field(2.0, ge=1, le=100)
+    max_open_duration_ms: int = Field(600_000, ge=1, le=_MAX_MS)
+    half_open_permitted_probes: int = Field(3, ge=1, le=MAX_PROBES)
+    half_open_deadline_ms: int = Field(30_000, ge=1, le=_MAX_MS)
     reason: str = Field("", max_length=2000, description="Recorded with the change.")
 
 

@@ -24,6 +24,10 @@ MAX_DURATION_MS = 7 * 24 * 3_600_000
 class BreakerConfigError(MetaAgentError):
     """A configuration a breaker cannot run on; the message lists every problem."""
 
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid circuit breaker config: " + "; ".join(problems))
+        self.problems = problems
+
 
 class WindowKind(StrEnum):
     COUNT = "count"
@@ -65,7 +69,7 @@ class BreakerConfig:
                 object.__setattr__(self, name, float(value))
         problems += [] if problems else _problems(self)
         if problems:
-            raise BreakerConfigError("invalid circuit breaker config: " + "; ".join(problems))
+            raise BreakerConfigError(problems)
 
     @property
     def window_shape(self) -> str:

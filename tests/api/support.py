@@ -29,8 +29,12 @@ WRITTEN_TABLES = (
     "agent_dependencies",
     "prompt_versions",
     "sla_definitions",
+    "agent_health_thresholds",
     "raw.executions",
     "raw.actions",
+    "circuit_breaker_configs",
+    "circuit_breaker_states",
+    "circuit_breaker_events",
 )
 # Authenticating a key refreshes its last_used_at; that is a read, not a write, for these tests.
 _UNSTABLE_COLUMNS = {"api_keys": "last_used_at", "tenants": "updated_at"}

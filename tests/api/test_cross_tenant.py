@@ -132,6 +132,7 @@ def populate(
             )  # fmt: skip
             held.executions.append(str(execution_id))
         sla_id = _define_sla(client, held, spec["sla"], agent_id=agent_id)
+        _record_health(client, owner, held, agent_id)
         insert_mart_rows(
             owner, tenant, agent_id, day=now.date(), marker=held.marker, sla_definition_id=sla_id
         )
@@ -165,6 +166,33 @@ def populate(
         )
         held.keys.append(issued["api_key_id"])
     return held
+
+
+def _record_health(
+    client: TestClient, owner: psycopg.Connection, held: Holdings, agent_id: str
+) -> None:
+    """Health as the realtime worker records it (a row and a transition, both with the
+    marker as their reason, as the owner) and threshold overrides (through the API)."""
+    tenant_id = held.tenant.tenant_id
+    owner.execute(
+        "insert into agent_health_realtime (tenant_id, agent_id, state, reason, details, version)"
+        " values (%s, %s, 'degraded', %s, jsonb_build_object('marker', %s::text), 1)",
+        (tenant_id, agent_id, held.marker, held.marker),
+    )
+    owner.execute(
+        "insert into agent_health_transitions (tenant_id, agent_id, from_state, to_state,"
+        " reason, metrics, version) values (%s, %s, 'healthy', 'degraded', %s,"
+        " jsonb_build_object('marker', %s::text), 1)",
+        (tenant_id, agent_id, held.marker, held.marker),
+    )
+    url = f"/v1/agents/{agent_id}/health/thresholds"
+    ok(client.put(url, json={"min_samples": 5}, headers=held.tenant.auth("write")))
+    # the breaker: an override and a configuration, both recorded with the marker as reason
+    write = held.tenant.auth("write")
+    body = {"action": "force_open", "reason": held.marker}
+    ok(client.post(f"/v1/agents/{agent_id}/circuit", json=body, headers=write))
+    body = {"min_calls": 5, "reason": held.marker}
+    ok(client.put(f"/v1/agents/{agent_id}/circuit/config", json=body, headers=write))
 
 
 def _define_sla(
@@ -243,6 +271,24 @@ READS: dict[str, Callable[[Holdings], list[str]]] = {
     "/v1/sla-definitions/{sla_definition_id}/compliance": lambda h: [
         f"/v1/sla-definitions/{s}/compliance" for s in h.slas
     ],
+    "/v1/health": lambda h: [
+        "/v1/health?limit=500",
+        *(f"/v1/health?state={s}" for s in ("healthy", "degraded", "critical", "unknown")),
+    ],
+    "/v1/agents/{agent_id}/health": lambda h: [f"/v1/agents/{a}/health" for a in h.agents],
+    "/v1/agents/{agent_id}/health/transitions": lambda h: [
+        f"/v1/agents/{a}/health/transitions?limit=500" for a in h.agents
+    ],
+    "/v1/agents/{agent_id}/health/thresholds": lambda h: [
+        f"/v1/agents/{a}/health/thresholds" for a in h.agents
+    ],
+    "/v1/agents/{agent_id}/circuit": lambda h: [f"/v1/agents/{a}/circuit" for a in h.agents],
+    "/v1/agents/{agent_id}/circuit/config": lambda h: [
+        f"/v1/agents/{a}/circuit/config" for a in h.agents
+    ],
+    "/v1/agents/{agent_id}/circuit/events": lambda h: [
+        f"/v1/agents/{a}/circuit/events?limit=500" for a in h.agents
+    ],
     "/v1/sla/reports": lambda h: [
         *(f"/v1/sla/reports?period={p}" for p in ("daily", "weekly", "monthly")),
         *(f"/v1/sla/reports?period=weekly&agent_id={a}" for a in h.agents),
@@ -302,6 +348,11 @@ def assert_sees_all_of_its_own(client: TestClient, held: Holdings) -> None:
     assert {e["agent_id"] for e in errors["items"]} == set(held.agents)
     costs = ok(client.get("/v1/metrics/costs?group_by=agent", headers=headers))
     assert {c["agent_id"] for c in costs["items"]} == set(held.agents)
+    fleet = ok(client.get("/v1/health?limit=500", headers=headers))
+    assert fleet["counts"]["total"] == len(fleet["items"]) <= len(held.agents)
+    for agent_id in held.agents:
+        url = f"/v1/agents/{agent_id}/health/transitions"
+        assert ok(client.get(url, headers=headers))["items"][0]["reason"] == held.marker
 
 
 @settings(

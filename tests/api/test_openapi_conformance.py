@@ -28,8 +28,10 @@ from hypothesis import strategies as st
 from schemathesis.python import asgi
 
 from api.app import create_app
+from api.schemas.agent_health import ORDERED_PAIRS
 from api.schemas.metrics import MAX_RANGE_DAYS
 from api.schemas.sla import TARGETS
+from meta_agent.breaker.config import MAX_TIME_WINDOW_SECONDS
 from meta_agent.connections import ServerUrls
 from meta_agent.settings import load_settings
 from meta_agent.tenants import create_api_key
@@ -155,6 +157,39 @@ def _cursor(client: TestClient, tenant: Tenant, url: str) -> str:
     return str(page["next_cursor"])
 
 
+def orders_threshold_pairs(case: schemathesis.Case) -> None:
+    """A valid thresholds body has each degraded value at most its critical one when both are
+    set: a rule across fields, a 422 no document can rule out."""
+    body = case.body
+    if not case.operation.path.endswith("/health/thresholds") or not isinstance(body, dict):
+        return
+    for low, high in ORDERED_PAIRS:
+        lower, upper = body.get(low), body.get(high)
+        if isinstance(lower, (int, float)) and isinstance(upper, (int, float)) and lower > upper:
+            body[low], body[high] = upper, lower
+
+
+def fits_a_breaker(case: schemathesis.Case) -> None:
+    """A valid breaker config keeps a count window's min_calls within its size and the longest
+    open period at least the first: rules across fields, 422s no document can rule out."""
+    body = case.body
+    if not case.operation.path.endswith("/circuit/config") or not isinstance(body, dict):
+        return
+
+    def number(name: str, default: int) -> float | None:
+        value = body.get(name, default)  # JSON's 1139.0 is a valid integer too
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    size, least = number("window_size", 100), number("min_calls", 20)
+    if body.get("window_kind", "count") == "time" and size is not None:
+        body["window_size"] = min(size, MAX_TIME_WINDOW_SECONDS)
+    elif size is not None and least is not None:
+        body["min_calls"] = min(least, size)
+    first, longest = number("open_duration_ms", 30_000), number("max_open_duration_ms", 600_000)
+    if first is not None and longest is not None:
+        body["max_open_duration_ms"] = max(first, longest)
+
+
 def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known:
     worlds: list[World] = [seed_world(client, owner, tenant) for _ in range(2)]
     for world in worlds:
@@ -192,8 +227,25 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         for _ in range(2)
     ]
     pairs = [(str(w.agent_id), str(v)) for w in worlds for v in w.prompt_version_ids]
+    first = worlds[0].agent_id
+    for action in ("force_open", "reset"):  # two breaker events and two health transitions
+        body = {"action": action, "reason": "seed"}
+        ok(client.post(f"/v1/agents/{first}/circuit", json=body, headers=tenant.auth("write")))
+    for version, (before, after) in enumerate([("unknown", "healthy"), ("healthy", "degraded")]):
+        owner.execute(
+            "insert into agent_health_transitions"
+            " (tenant_id, agent_id, from_state, to_state, version) values (%s, %s, %s, %s, %s)",
+            (tenant.tenant_id, first, before, after, version + 1),
+        )
     cursors = {
         "/v1/agents": _cursor(client, tenant, "/v1/agents"),
+        "/v1/health": _cursor(client, tenant, "/v1/health"),
+        "/v1/agents/{agent_id}/health/transitions": _cursor(
+            client, tenant, f"/v1/agents/{first}/health/transitions"
+        ),
+        "/v1/agents/{agent_id}/circuit/events": _cursor(
+            client, tenant, f"/v1/agents/{first}/circuit/events"
+        ),
         "/v1/agents/{agent_id}/prompt-versions": _cursor(
             client, tenant, f"/v1/agents/{worlds[0].agent_id}/prompt-versions"
         ),
@@ -257,6 +309,8 @@ def test_every_operation_conforms_to_the_openapi_document(
         known.real_cursor(case)
         forward_range(case)
         sets_a_target(case)
+        orders_threshold_pairs(case)
+        fits_a_breaker(case)
         keeps_a_target(case)
     response = case.call_and_validate(headers=fuzzed_tenant.auth("admin"))
     known.statuses[case.operation.label][response.status_code] += 1
