@@ -36,7 +36,7 @@ from psycopg.rows import tuple_row
 from meta_agent.breaker import RedisBreakerStore, restore_from_postgres
 from meta_agent.breaker.state import to_datetime
 from meta_agent.db import Database
-from realtime.health.thresholds import Thresholds, ThresholdsError
+from meta_agent.health_thresholds import Thresholds, ThresholdsError
 from realtime.windows import AgentKey, Execution, RedisWindows
 from realtime.windows.execution import COST_UNITS_PER_USD, FINISHED_STATUSES
 from realtime.windows.store import LONG_BUCKET_MS, LONG_BUCKETS

@@ -16,6 +16,7 @@ from psycopg import sql
 from api.deps import Conn
 from api.errors import not_found
 from api.pagination import decode_cursor, encode_cursor
+from meta_agent.health_thresholds import Thresholds
 
 HEALTH_STATES = ("healthy", "degraded", "critical", "unknown")
 _WINDOW_COLUMNS = (
@@ -224,9 +225,14 @@ async def put_thresholds(
 
 
 def _thresholds(agent: dict[str, Any], row: dict[str, Any] | None) -> dict[str, Any]:
+    effective = Thresholds.from_row(row, sla_p95_ms=agent["sla_p95_ms"])
     return {
         "agent_id": agent["agent_id"],
         "overrides": {name: (row or {}).get(name) for name in THRESHOLD_COLUMNS},
+        "effective": {
+            **{name: getattr(effective, name) for name in THRESHOLD_COLUMNS},
+            "slow_call_ms": effective.slow_call_threshold_ms,
+        },
         "sla_p95_ms": agent["sla_p95_ms"],
         "updated_by": row["updated_by"] if row else None,
         "updated_at": row["updated_at"] if row else None,

@@ -155,9 +155,26 @@ class ThresholdOverrides(WriteModel):
         return self
 
 
+class EffectiveThresholds(ReadModel):
+    """What the agent is judged against: its overrides, the defaults for the rest."""
+
+    error_rate_degraded: float
+    error_rate_critical: float
+    p95_sla_multiplier_degraded: float
+    p95_sla_multiplier_critical: float
+    consecutive_failures_degraded: int
+    consecutive_failures_critical: int
+    silence_minutes: int
+    min_samples: int
+    hysteresis_ratio: float
+    hysteresis_min_seconds: int
+    slow_call_ms: int = Field(description="Its own, else the SLA p95, else 60 000.")
+
+
 class HealthThresholds(ReadModel):
     agent_id: uuid.UUID
     overrides: ThresholdOverrides = Field(description="Null: the realtime default applies.")
+    effective: EffectiveThresholds
     sla_p95_ms: int | None = Field(
         description="The agent's SLA p95 (PATCH /v1/agents/{agent_id}), which the p95"
         " multipliers scale; null: latency is not judged."

@@ -3,11 +3,11 @@
 on the tenant's channel `metaagent:events:<tenant_id>` (see `record` for the message)."""
 
 from meta_agent.events import channel
+from meta_agent.health_thresholds import Thresholds, ThresholdsError
 from realtime.health.evaluate import Evaluation, Health, Status, evaluate
 from realtime.health.evaluator import HealthEvaluator, ProfileCache
 from realtime.health.record import AgentProfile, Recorded, load_profile
 from realtime.health.store import RedisHealthStore
-from realtime.health.thresholds import Thresholds, ThresholdsError
 
 __all__ = [
     "AgentProfile",

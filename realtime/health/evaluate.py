@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from realtime.health.thresholds import Thresholds
+from meta_agent.health_thresholds import Thresholds
 from realtime.windows import AgentWindows
 
 ONE_HOUR_MS = 3_600_000

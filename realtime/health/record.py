@@ -25,8 +25,8 @@ from psycopg.types.json import Jsonb
 
 from meta_agent.db import Database, with_retry
 from meta_agent.events import channel
+from meta_agent.health_thresholds import Thresholds
 from realtime.health.evaluate import Evaluation, Health, Status
-from realtime.health.thresholds import Thresholds
 from realtime.windows import AgentKey, AgentWindows, WindowStats
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

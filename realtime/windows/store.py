@@ -31,6 +31,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from meta_agent.health_thresholds import DEFAULT_SLOW_CALL_MS
 from realtime.windows import sketch
 from realtime.windows.execution import COST_UNITS_PER_USD, AgentKey, Execution
 
@@ -42,8 +43,6 @@ SHORT_BUCKETS = 30  # the 5-minute window
 LONG_BUCKET_MS = 60_000
 LONG_BUCKETS = 60  # the 1-hour window
 EXPIRY_MARGIN_MS = 10_000
-# the breaker's default slow-call duration, for agents without a threshold of their own
-DEFAULT_SLOW_CALL_MS = 60_000
 # consecutive failures are counted exactly up to this many
 MAX_CONSECUTIVE_FAILURES = 1_000
 QUANTILES = (0.5, 0.95, 0.99)

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from meta_agent.health_thresholds import Thresholds
 from meta_agent.settings import Settings
 from tests.api.support import Tenant, assert_error, create_agent, ok
 
@@ -324,6 +325,11 @@ def test_thresholds_start_as_defaults_and_a_put_replaces_them(
     assert (initial["updated_by"], initial["updated_at"], initial["sla_p95_ms"]) == (
         None, None, 4_000
     )  # fmt: skip
+    defaults = Thresholds(sla_p95_ms=4_000)
+    assert initial["effective"] == {
+        **{name: getattr(defaults, name) for name in THRESHOLDS if name != "slow_call_ms"},
+        "slow_call_ms": 4_000,  # no threshold of its own: the SLA p95
+    }
 
     put = ok(client.put(url, json=THRESHOLDS, headers=tenant.auth("write")))
     assert put["overrides"] == THRESHOLDS
@@ -337,6 +343,8 @@ def test_thresholds_start_as_defaults_and_a_put_replaces_them(
     # a PUT is the whole set: what it leaves out returns to the default
     partial = ok(client.put(url, json={"min_samples": 50}, headers=tenant.auth("admin")))
     assert partial["overrides"] == dict.fromkeys(THRESHOLDS) | {"min_samples": 50}
+    assert partial["effective"]["min_samples"] == 50
+    assert partial["effective"]["error_rate_degraded"] == defaults.error_rate_degraded
     assert partial["updated_by"] == f"key:{tenant.keys['admin'].api_key_id}"
     cleared = ok(client.put(url, json={}, headers=tenant.auth("write")))
     assert cleared["overrides"] == dict.fromkeys(THRESHOLDS)

@@ -1,5 +1,6 @@
 """What an agent's health is judged against: the `agent_health_thresholds` row (overrides only,
-NULL meaning "the default") and the agent's SLA p95 target from `agents`."""
+NULL meaning "the default") and the agent's SLA p95 target from `agents`. Shared by realtime
+(which judges) and the API (which shows the effective values)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from meta_agent.errors import MetaAgentError
-from realtime.windows import DEFAULT_SLOW_CALL_MS
+
+# the breaker's default slow-call duration, for agents with neither a threshold nor an SLA
+DEFAULT_SLOW_CALL_MS = 60_000
 
 
 class ThresholdsError(MetaAgentError):
