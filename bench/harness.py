@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
 from bench.load import scratch_database
 from meta_agent import tenants
 from meta_agent.api_process import ApiProcess
-from meta_agent.embedded import APP_ROLE, EmbeddedServers
+from meta_agent.embedded import APP_ROLE, EmbeddedRedis, EmbeddedServers
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import load_settings
 
@@ -29,7 +31,12 @@ class ServedTenant:
 
 
 @contextmanager
-def served_tenant(scopes: list[str], *, workers: int = 1) -> Iterator[ServedTenant]:
+def served_tenant(
+    scopes: list[str], *, workers: int = 1, redis_url: str | None = None
+) -> Iterator[ServedTenant]:
+    """A tenant with a key of `scopes`, served by an API process; the environment the API runs
+    with is `served.api.env`. `redis_url`: another Redis than the embedded one (see
+    `private_redis`)."""
     settings = load_settings()
     if not (settings.uses_embedded_postgres and settings.uses_embedded_redis):
         raise MetaAgentError(
@@ -46,7 +53,7 @@ def served_tenant(scopes: list[str], *, workers: int = 1) -> Iterator[ServedTena
         environ.update(
             METAAGENT_DATABASE_URL=owner_url,
             METAAGENT_APP_DATABASE_URL=servers.postgres.url(APP_ROLE, database),
-            METAAGENT_REDIS_URL=servers.redis.url(),
+            METAAGENT_REDIS_URL=redis_url or servers.redis.url(),
             METAAGENT_LOG_LEVEL="WARNING",
             # a server in service keeps its pool open; the pool then never grows under load
             METAAGENT_DB_POOL_MIN_SIZE="10",
@@ -58,6 +65,20 @@ def served_tenant(scopes: list[str], *, workers: int = 1) -> Iterator[ServedTena
             yield ServedTenant(owner_url, tenant_id, key, api)
         finally:
             api.stop()
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """An embedded Redis of this run's own (the URL), stopped at the end: a benchmark that
+    loads Redis must neither feed on the ingest stream of other runs sharing the embedded one
+    nor be slowed by them."""
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as home:
+        redis = EmbeddedRedis(Path(home))
+        redis.start()
+        try:
+            yield redis.url()
+        finally:
+            redis.stop()
 
 
 def quantile(values: list[float], q: float) -> float:
