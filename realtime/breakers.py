@@ -60,7 +60,13 @@ class ConfigCache:
 
     async def get_many(self, keys: Iterable[BreakerKey]) -> dict[BreakerKey, BreakerConfig]:
         wanted = list(dict.fromkeys(keys))
-        found = await asyncio.gather(*(self.get(key) for key in wanted))
+        limit = asyncio.Semaphore(4)  # a miss takes a Postgres connection; the pool is small
+
+        async def one(key: BreakerKey) -> BreakerConfig:
+            async with limit:
+                return await self.get(key)
+
+        found = await asyncio.gather(*(one(key) for key in wanted))
         return dict(zip(wanted, found, strict=True))
 
 

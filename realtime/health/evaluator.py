@@ -24,6 +24,7 @@ from realtime.health.evaluate import ONE_HOUR_MS, Health, evaluate
 from realtime.health.record import AgentProfile, Recorded
 from realtime.health.store import RedisHealthStore
 from realtime.windows import AgentKey, RedisWindows
+from realtime.windows.store import Latency
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,13 @@ class ProfileCache:
 
     async def get_many(self, agents: Iterable[AgentKey]) -> dict[AgentKey, AgentProfile | None]:
         wanted = list(dict.fromkeys(agents))
-        found = await asyncio.gather(*(self.get(agent) for agent in wanted))
+        limit = asyncio.Semaphore(4)  # a miss takes a Postgres connection; the pool is small
+
+        async def one(agent: AgentKey) -> AgentProfile | None:
+            async with limit:
+                return await self.get(agent)
+
+        found = await asyncio.gather(*(one(agent) for agent in wanted))
         return dict(zip(wanted, found, strict=True))
 
     def forget(self, agent: AgentKey) -> None:
@@ -72,6 +79,7 @@ class HealthEvaluator:
         windows: RedisWindows | None = None,
         store: RedisHealthStore | None = None,
         refresh_interval_s: float = 10.0,
+        concurrency: int = 16,
     ) -> None:
         self.db = db
         self.client = client
@@ -79,6 +87,7 @@ class HealthEvaluator:
         self.windows = windows or RedisWindows(client)
         self.store = store or RedisHealthStore(client)
         self.refresh_interval_s = refresh_interval_s
+        self.concurrency = concurrency
         self._refreshed: dict[AgentKey, float] = {}
 
     async def evaluate_agents(self, agents: Iterable[AgentKey], now_ms: int) -> list[Recorded]:
@@ -86,8 +95,19 @@ class HealthEvaluator:
         wanted = list(dict.fromkeys(agents))
         if wanted:
             await self.client.zadd(ACTIVE_AGENTS_KEY, {_member(a): now_ms for a in wanted})
-        results = await asyncio.gather(*(self.evaluate_agent(a, now_ms) for a in wanted))
+        results = await self._each(wanted, now_ms)
         return [r for r in results if r is not None]
+
+    async def _each(self, agents: list[AgentKey], now_ms: int) -> list[Recorded | None]:
+        """Evaluate agents concurrently, at most `concurrency` at once: each holds a Redis and
+        at times a Postgres connection, and both pools are bounded."""
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(agent: AgentKey) -> Recorded | None:
+            async with limit:
+                return await self.evaluate_agent(agent, now_ms)
+
+        return list(await asyncio.gather(*(one(a) for a in agents)))
 
     async def evaluate_agent(self, agent: AgentKey, now_ms: int) -> Recorded | None:
         profile = await self.profiles.get(agent)
@@ -99,8 +119,15 @@ class HealthEvaluator:
             current = await self.store.load(agent)
             assert current is not None
         status, version = current
-        windows = await self.windows.read(agent, now_ms)
+        # the cheap read first: counts, and the 5-minute p95 only where an SLA judges it
+        judged: Latency = "five_minutes" if profile.thresholds.sla_p95_ms is not None else "none"
+        windows = await self.windows.read(agent, now_ms, latency=judged)
         evaluation = evaluate(windows, profile.thresholds, status, now_ms)
+        last = self._refreshed.get(agent)
+        refresh = last is None or time.monotonic() - last >= self.refresh_interval_s
+        if evaluation.changed or refresh:  # what is recorded carries every number
+            windows = await self.windows.read(agent, now_ms)
+            evaluation = evaluate(windows, profile.thresholds, status, now_ms)
         if evaluation.changed:
             new_version = await self.store.commit(agent, version, evaluation.state, now_ms)
             if new_version is None:
@@ -112,8 +139,7 @@ class HealthEvaluator:
             self._refreshed[agent] = time.monotonic()
             await record.publish(self.client, recorded)
             return recorded
-        last = self._refreshed.get(agent)
-        if last is None or time.monotonic() - last >= self.refresh_interval_s:
+        if refresh:
             # the row's numbers, between transitions; the version guards against a late write
             self._refreshed[agent] = time.monotonic()
             numbers = Recorded(
@@ -130,10 +156,10 @@ class HealthEvaluator:
             return None
         members = await self.client.zrange(ACTIVE_AGENTS_KEY, 0, -1)
         agents = [_agent(m) for m in members if isinstance(m, bytes | str)]
-        recorded = await asyncio.gather(*(self.evaluate_agent(a, now_ms) for a in agents))
+        recorded = await self._each(agents, now_ms)
         for agent in agents:
             current = await self.store.load(agent)
-            windows = await self.windows.read(agent, now_ms)
+            windows = await self.windows.read(agent, now_ms, latency="none")
             idle = windows.last_execution_ms is None or (
                 now_ms - windows.last_execution_ms >= ONE_HOUR_MS
             )

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
@@ -37,6 +37,9 @@ from realtime.windows.execution import COST_UNITS_PER_USD, AgentKey, Execution
 
 DEFAULT_PREFIX = "metaagent:win"
 SCRIPT = resources.files("realtime.windows").joinpath("apply.lua").read_text(encoding="utf-8")
+READ_SCRIPT = resources.files("realtime.windows").joinpath("read.lua").read_text(encoding="utf-8")
+# which windows' latency percentiles a read merges; the others give counts only
+Latency = Literal["both", "five_minutes", "none"]
 
 SHORT_BUCKET_MS = 10_000
 SHORT_BUCKETS = 30  # the 5-minute window
@@ -73,6 +76,24 @@ class WindowStats:
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def from_sums(cls, reply: Sequence[Any]) -> WindowStats:
+        """The window of a `read.lua` reply: six totals and a flat (bin, count) histogram."""
+        n, f, s, c, ti, to, flat = reply
+        histogram = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
+        return cls(
+            executions=int(n),
+            failures=int(f),
+            slow_calls=int(s),
+            cost_usd=Decimal(int(c)) / COST_UNITS_PER_USD,
+            input_tokens=int(ti),
+            output_tokens=int(to),
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+        )
 
     @classmethod
     def from_buckets(cls, buckets: Iterable[Mapping[str, int]]) -> WindowStats:
@@ -141,6 +162,7 @@ class RedisWindows:
         self.client = client
         self.prefix = prefix
         self._script = client.register_script(SCRIPT)
+        self._read = client.register_script(READ_SCRIPT)
 
     def agent_prefix(self, agent: AgentKey) -> str:
         return f"{self.prefix}:{{{agent.tenant_id}:{agent.agent_id}}}"
@@ -237,25 +259,29 @@ class RedisWindows:
         return applied
 
     async def read(
-        self, agent: AgentKey, now_ms: int, *, variant: str | None = None
+        self,
+        agent: AgentKey,
+        now_ms: int,
+        *,
+        variant: str | None = None,
+        latency: Latency = "both",
     ) -> AgentWindows:
-        """The agent's windows at `now_ms` (or those of one of its variants), one snapshot."""
+        """The agent's windows at `now_ms` (or those of one of its variants), one snapshot,
+        summed inside Redis by `read.lua`. `latency` says which windows' percentiles to merge
+        (the rest read counts only, a fraction of the work): what an evaluation needs on
+        every batch is often only the counts, the 5-minute p95 at most."""
         scope = self._scope(agent, variant)
         base = self.agent_prefix(agent)
         short, long = now_ms // SHORT_BUCKET_MS, now_ms // LONG_BUCKET_MS
-        async with self.client.pipeline(transaction=True) as pipe:
-            for i in range(short - SHORT_BUCKETS + 1, short + 1):
-                pipe.hgetall(f"{scope}:s:{i}")
-            for i in range(long - LONG_BUCKETS + 1, long + 1):
-                pipe.hgetall(f"{scope}:m:{i}")
-            pipe.hget(f"{base}:last", "lm")
-            pipe.zcard(f"{base}:fails")
-            replies = await pipe.execute()
-        buckets = [{_text(k): int(v) for k, v in reply.items()} for reply in replies[:-2]]
-        last, fails = replies[-2], replies[-1]
+        keys = [f"{scope}:s:{i}" for i in range(short - SHORT_BUCKETS + 1, short + 1)]
+        keys += [f"{scope}:m:{i}" for i in range(long - LONG_BUCKETS + 1, long + 1)]
+        keys += [f"{base}:last", f"{base}:fails"]
+        five = "1" if latency in ("both", "five_minutes") else "0"
+        hour = "1" if latency == "both" else "0"
+        last, fails, recent, hourly = await self._read(keys=keys, args=[five, hour])
         return AgentWindows(
-            five_minutes=WindowStats.from_buckets(buckets[:SHORT_BUCKETS]),
-            one_hour=WindowStats.from_buckets(buckets[SHORT_BUCKETS:]),
+            five_minutes=WindowStats.from_sums(recent),
+            one_hour=WindowStats.from_sums(hourly),
             last_execution_ms=None if last is None else int(last),
             consecutive_failures=int(fails),
         )

@@ -235,3 +235,27 @@ def test_an_agents_memory_is_bounded_and_every_key_expires(redis_url: str) -> No
     # 360 (+1) seen-hashes, last, fails, variants
     assert len(usage) <= 3 * (31 + 61) + 361 + 3
     assert total - seen < 1_000_000
+
+
+def test_a_read_without_percentiles_gives_the_same_counts(redis_url: str) -> None:
+    agent = new_agent()
+    executions = simulate(agent, seed=9, minutes=20)
+    now = executions[-1].ended_ms
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(executions, now, {agent: SLOW_MS})
+        return [await windows.read(agent, now, latency=m) for m in ("both", "five_minutes", "none")]
+
+    both, five, counts = run_with_windows(redis_url, body)
+    assert five.five_minutes == both.five_minutes
+    assert five.one_hour == replace(
+        both.one_hour, latency_p50_ms=None, latency_p95_ms=None, latency_p99_ms=None
+    )
+    assert counts.five_minutes == replace(
+        both.five_minutes, latency_p50_ms=None, latency_p95_ms=None, latency_p99_ms=None
+    )
+    assert both.five_minutes.latency_p95_ms is not None
+    assert (counts.last_execution_ms, counts.consecutive_failures) == (
+        both.last_execution_ms,
+        both.consecutive_failures,
+    )
