@@ -428,7 +428,7 @@ def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(
     events = 1500
 
     async def scenario() -> None:
-        app = make_app(queue_size=8)
+        app = make_app(queue_size=128)
         # small socket buffers, so a client that stops reading fills them within a few
         # hundred events rather than megabytes
         async with serving(app, send_buffer=4096) as address:
@@ -449,13 +449,15 @@ def test_a_slow_client_is_dropped_while_a_fast_one_keeps_receiving(
 
                 reader = asyncio.create_task(read_fast())
                 async with redis_client() as r:
-                    # a burst, as when many agents change at once: one pipeline of publishes
-                    async with r.pipeline(transaction=False) as pipe:
-                        for version in range(1, events + 1):
-                            pipe.publish(
-                                channel(tenant.tenant_id), health_message(tenant, agent_id, version)
-                            )
-                        await pipe.execute()
+                    # bursts, as when many agents change at once: pipelines of 50 publishes,
+                    # each smaller than a client's queue, so a client that reads keeps up
+                    for start in range(1, events + 1, 50):
+                        async with r.pipeline(transaction=False) as pipe:
+                            for version in range(start, min(start + 50, events + 1)):
+                                message = health_message(tenant, agent_id, version)
+                                pipe.publish(channel(tenant.tenant_id), message)
+                            await pipe.execute()
+                        await asyncio.sleep(0.02)
                     # the fast client reads every event, in order, while the slow one reads none
                     assert await reader == list(range(1, events + 1))
                     assert app.state.event_hub.dropped_clients == 1
