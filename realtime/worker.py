@@ -182,7 +182,8 @@ class Worker:
         if self._windows_incomplete:  # judged once the rebuild is done, not on half the data
             return []
         try:
-            recorded = await self.evaluator.evaluate_agents(agents, now_ms)
+            urgent = {e.agent for e in executions if e.failed}
+            recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent)
         except Exception:  # health must not stop the windows; the sweep evaluates again
             log.exception("health evaluation failed for %d agents", len(agents))
             return []

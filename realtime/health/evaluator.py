@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import redis.asyncio as aioredis
 
@@ -80,6 +81,7 @@ class HealthEvaluator:
         store: RedisHealthStore | None = None,
         refresh_interval_s: float = 10.0,
         concurrency: int = 16,
+        min_interval_s: float = 0.1,
     ) -> None:
         self.db = db
         self.client = client
@@ -88,14 +90,33 @@ class HealthEvaluator:
         self.store = store or RedisHealthStore(client)
         self.refresh_interval_s = refresh_interval_s
         self.concurrency = concurrency
+        self.min_interval_s = min_interval_s
+        self._evaluated: dict[AgentKey, float] = {}
         self._refreshed: dict[AgentKey, float] = {}
 
-    async def evaluate_agents(self, agents: Iterable[AgentKey], now_ms: int) -> list[Recorded]:
-        """Evaluate each agent once; the transitions this call recorded."""
+    async def evaluate_agents(
+        self,
+        agents: Iterable[AgentKey],
+        now_ms: int,
+        urgent: Collection[AgentKey] = frozenset(),
+    ) -> list[Recorded]:
+        """Evaluate each agent once (those judged in the last `min_interval_s` only when
+        `urgent`: a batch brought them a failure); the transitions this call recorded."""
         wanted = list(dict.fromkeys(agents))
         if wanted:
             await self.client.zadd(ACTIVE_AGENTS_KEY, {_member(a): now_ms for a in wanted})
-        results = await self._each(wanted, now_ms)
+        # A busy agent is in every batch; judging it again within `min_interval_s` would
+        # mostly repeat the last answer. A failure can make it worse, so it is judged at once;
+        # anything else waits for its next batch or the sweep.
+        moment = time.monotonic()
+        due = [
+            a
+            for a in wanted
+            if a in urgent or moment - self._evaluated.get(a, -math.inf) >= self.min_interval_s
+        ]
+        for agent in due:
+            self._evaluated[agent] = moment
+        results = await self._each(due, now_ms)
         return [r for r in results if r is not None]
 
     async def _each(self, agents: list[AgentKey], now_ms: int) -> list[Recorded | None]:

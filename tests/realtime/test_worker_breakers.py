@@ -1,7 +1,8 @@
 """The worker drives the breakers from the ingest stream against the real Redis and Postgres:
 failures open a breaker (recorded, published), a redelivered entry is not a second call,
 probes reporting with their permit close it, and a probe that never reports reopens it at its
-deadline even when nothing else arrives."""
+deadline even when nothing else arrives. And health is judged again within its interval only
+when a failure arrives."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from meta_agent.breaker import (
 )
 from meta_agent.db import Database
 from meta_agent.events import channel
-from realtime.windows import AgentKey
+from realtime.health import HealthEvaluator
+from realtime.windows import AgentKey, RedisWindows, parse_entry
 from realtime.worker import Worker
 from tests.realtime.test_worker import NOW_MS, agent_of, entry, run, xadd_all
 
@@ -166,3 +168,26 @@ def test_a_probe_that_never_reports_reopens_the_breaker_at_its_deadline(
     assert after.consecutive_opens == 2  # the backoff grows
     assert BreakerKey(agent.tenant_id, agent.agent_id) not in still_watched
     assert events(owner_conn, agent)[-1] == ("half_open", "open", "probe_deadline")
+
+
+def test_health_is_judged_again_within_its_interval_only_after_a_failure(
+    migrated_database: Any, redis_url: str, make_agent: Callable[..., Any]
+) -> None:
+    agent = agent_of(make_agent)
+    successes = [entry(agent, at_ms=NOW_MS - 30_000 + i * 100) for i in range(30)]
+    failures = [entry(agent, status="failure", at_ms=NOW_MS - 1_000 + i) for i in range(10)]
+
+    async def body(db: Database, client: aioredis.Redis) -> Any:
+        evaluator = HealthEvaluator(db, client, min_interval_s=3_600)
+        windows = RedisWindows(client)
+        await windows.apply([parse_entry(e) for e in successes], NOW_MS)
+        first = await evaluator.evaluate_agents([agent], NOW_MS)
+        await windows.apply([parse_entry(e) for e in failures], NOW_MS)
+        quiet = await evaluator.evaluate_agents([agent], NOW_MS)  # within the interval
+        urgent = await evaluator.evaluate_agents([agent], NOW_MS, urgent={agent})
+        return first, quiet, urgent
+
+    first, quiet, urgent = run(migrated_database.app_url, redis_url, body)
+    assert [r.evaluation.state for r in first] == ["healthy"]
+    assert quiet == []
+    assert [r.evaluation.state for r in urgent] == ["critical"]
