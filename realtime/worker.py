@@ -117,6 +117,7 @@ class Worker:
         self._deadlines_at: int | None = None
         self._checked_at: int | None = None
         self._windows_incomplete = False
+        self._sweeping: asyncio.Task[None] | None = None
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the stream's start) unless it exists."""
@@ -218,18 +219,28 @@ class Worker:
         await self.handle(fresh)
         handled += len(fresh)
         due = self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms
-        if due and not self._windows_incomplete:
+        idle = self._sweeping is None or self._sweeping.done()
+        if due and idle and not self._windows_incomplete:
+            # in the background: judging every active agent (and refreshing their rows) takes
+            # a while, and the stream must not wait for it
             self._swept_at = now_ms
-            try:
-                self.counters.transitions += (
-                    await self.evaluator.sweep(self.clock(), interval_ms=self.sweep_every_ms) or []
-                )
-            except Exception:
-                log.exception("health sweep failed")
+            self._sweeping = asyncio.create_task(self._sweep())
         if self._deadlines_at is None or now_ms - self._deadlines_at >= self.deadline_every_ms:
             self._deadlines_at = now_ms
             self.counters.breaker_transitions += await self.breakers.sweep_deadlines(self.clock())
         return handled
+
+    async def _sweep(self) -> None:
+        try:
+            swept = await self.evaluator.sweep(self.clock(), interval_ms=self.sweep_every_ms)
+            self.counters.transitions += swept or []
+        except Exception:
+            log.exception("health sweep failed")
+
+    async def finish_sweep(self) -> None:
+        """Wait for a sweep still running in the background."""
+        if self._sweeping is not None:
+            await self._sweeping
 
     async def recover(self) -> Recovery | None:
         """Rebuild what Redis lost, if it lost anything (two EXISTS when it did not); while
@@ -259,6 +270,7 @@ class Worker:
         await self.ensure_group()
         while await self.step(None):
             pass
+        await self.finish_sweep()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is finished (applied and
@@ -275,4 +287,5 @@ class Worker:
                 with contextlib.suppress(RedisError, OSError):
                     await self.ensure_group()  # a Redis that came back empty has no group
                     self._checked_at = None  # and may have lost the windows: check at once
+        await self.finish_sweep()
         log.info("realtime worker %s stopped", self.consumer)
