@@ -91,6 +91,7 @@ class Worker:
         sweep_every_ms: int = 10_000,
         deadline_every_ms: int = 1_000,
         recovery_every_ms: int = 1_000,
+        pending_every_ms: int = 50,
         evaluator: HealthEvaluator | None = None,
         windows: RedisWindows | None = None,
         breakers: BreakerEvaluator | None = None,
@@ -108,6 +109,7 @@ class Worker:
         self.sweep_every_ms = sweep_every_ms
         self.deadline_every_ms = deadline_every_ms
         self.recovery_every_ms = recovery_every_ms
+        self.pending_every_ms = pending_every_ms
         self.windows = windows or RedisWindows(client)
         self.evaluator = evaluator or HealthEvaluator(db, client, windows=self.windows)
         self.breakers = breakers or BreakerEvaluator(db, client)
@@ -215,9 +217,16 @@ class Worker:
             stale = await self.claim()
             await self.handle(stale)
             handled += len(stale)
+        if self.evaluator.pending:  # put off by the interval: not a whole block_ms longer
+            block_ms = None if block_ms is None else min(block_ms, self.pending_every_ms)
         fresh = await self.read(None if handled else block_ms)
         await self.handle(fresh)
         handled += len(fresh)
+        if self.evaluator.pending and not self._windows_incomplete:
+            try:
+                self.counters.transitions += await self.evaluator.evaluate_pending(self.clock())
+            except Exception:
+                log.exception("health evaluation of put-off agents failed")
         due = self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms
         idle = self._sweeping is None or self._sweeping.done()
         if due and idle and not self._windows_incomplete:

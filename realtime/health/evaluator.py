@@ -92,6 +92,8 @@ class HealthEvaluator:
         self.concurrency = concurrency
         self.min_interval_s = min_interval_s
         self._evaluated: dict[AgentKey, float] = {}
+        # agents a batch touched within their interval: judged once it is over
+        self.pending: set[AgentKey] = set()
         self._refreshed: dict[AgentKey, float] = {}
 
     async def evaluate_agents(
@@ -107,30 +109,53 @@ class HealthEvaluator:
             await self.client.zadd(ACTIVE_AGENTS_KEY, {_member(a): now_ms for a in wanted})
         # A busy agent is in every batch; judging it again within `min_interval_s` would
         # mostly repeat the last answer. A failure can make it worse, so it is judged at once;
-        # anything else waits for its next batch or the sweep.
+        # anything else is judged once its interval is over (`evaluate_pending`).
+        moment = time.monotonic()
+        due = []
+        for agent in wanted:
+            recent = moment - self._evaluated.get(agent, -math.inf) < self.min_interval_s
+            if recent and agent not in urgent:
+                self.pending.add(agent)
+            else:
+                due.append(agent)
+        return await self._judge(due, now_ms, moment)
+
+    async def evaluate_pending(self, now_ms: int) -> list[Recorded]:
+        """Judge the agents put off by `evaluate_agents` whose interval is over."""
         moment = time.monotonic()
         due = [
             a
-            for a in wanted
-            if a in urgent or moment - self._evaluated.get(a, -math.inf) >= self.min_interval_s
+            for a in self.pending
+            if moment - self._evaluated.get(a, -math.inf) >= self.min_interval_s
         ]
-        for agent in due:
+        return await self._judge(due, now_ms, moment)
+
+    async def _judge(self, agents: list[AgentKey], now_ms: int, moment: float) -> list[Recorded]:
+        for agent in agents:
             self._evaluated[agent] = moment
-        results = await self._each(due, now_ms)
+            self.pending.discard(agent)
+        results = await self._each(agents, now_ms, refresh=False)
         return [r for r in results if r is not None]
 
-    async def _each(self, agents: list[AgentKey], now_ms: int) -> list[Recorded | None]:
+    async def _each(
+        self, agents: list[AgentKey], now_ms: int, *, refresh: bool
+    ) -> list[Recorded | None]:
         """Evaluate agents concurrently, at most `concurrency` at once: each holds a Redis and
         at times a Postgres connection, and both pools are bounded."""
         limit = asyncio.Semaphore(self.concurrency)
 
         async def one(agent: AgentKey) -> Recorded | None:
             async with limit:
-                return await self.evaluate_agent(agent, now_ms)
+                return await self.evaluate_agent(agent, now_ms, refresh=refresh)
 
         return list(await asyncio.gather(*(one(a) for a in agents)))
 
-    async def evaluate_agent(self, agent: AgentKey, now_ms: int) -> Recorded | None:
+    async def evaluate_agent(
+        self, agent: AgentKey, now_ms: int, *, refresh: bool = True
+    ) -> Recorded | None:
+        """Judge one agent; record a transition. With `refresh` (the sweep's), also rewrite
+        its row's numbers when they are `refresh_interval_s` old: the batch path leaves that
+        to the sweep, so the stream never waits on a round of full reads and row writes."""
         profile = await self.profiles.get(agent)
         if profile is None:
             return None
@@ -145,7 +170,7 @@ class HealthEvaluator:
         windows = await self.windows.read(agent, now_ms, latency=judged)
         evaluation = evaluate(windows, profile.thresholds, status, now_ms)
         last = self._refreshed.get(agent)
-        refresh = last is None or time.monotonic() - last >= self.refresh_interval_s
+        refresh = refresh and (last is None or time.monotonic() - last >= self.refresh_interval_s)
         if evaluation.changed or refresh:  # what is recorded carries every number
             windows = await self.windows.read(agent, now_ms)
             evaluation = evaluate(windows, profile.thresholds, status, now_ms)
@@ -177,7 +202,7 @@ class HealthEvaluator:
             return None
         members = await self.client.zrange(ACTIVE_AGENTS_KEY, 0, -1)
         agents = [_agent(m) for m in members if isinstance(m, bytes | str)]
-        recorded = await self._each(agents, now_ms)
+        recorded = await self._each(agents, now_ms, refresh=True)
         for agent in agents:
             current = await self.store.load(agent)
             windows = await self.windows.read(agent, now_ms, latency="none")

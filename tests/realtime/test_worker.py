@@ -212,7 +212,8 @@ def test_python_m_realtime_consumes_the_ingest_stream_and_stops_on_sigterm(
     try:
         key = f"metaagent:health:{{{agent.tenant_id}:{agent.agent_id}}}"
         deadline = time.monotonic() + 60  # generous: waits for the event, asserts no speed
-        while not client.exists(key) and time.monotonic() < deadline:
+        # the key is seeded (unknown) a moment before the transition to healthy is committed
+        while client.hget(key, "st") != b"healthy" and time.monotonic() < deadline:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             time.sleep(0.05)
         assert client.hget(key, "st") == b"healthy"
