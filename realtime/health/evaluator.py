@@ -131,10 +131,23 @@ class HealthEvaluator:
         return await self._judge(due, now_ms, moment)
 
     async def _judge(self, agents: list[AgentKey], now_ms: int, moment: float) -> list[Recorded]:
+        """Screen every agent with one round trip (recorded states and cheap windows), then
+        take the agents whose state would change through `evaluate_agent`, which reads every
+        number and records the transition."""
         for agent in agents:
             self._evaluated[agent] = moment
             self.pending.discard(agent)
-        results = await self._each(agents, now_ms, refresh=False)
+        profiles = await self.profiles.get_many(agents)
+        known = [a for a in agents if profiles[a] is not None]
+        currents = await self.store.load_many(known)
+        reads = await self.windows.read_many([(a, _judged(profiles[a])) for a in known], now_ms)
+        moving = []
+        for agent, current, windows in zip(known, currents, reads, strict=True):
+            profile = profiles[agent]
+            assert profile is not None
+            if current is None or evaluate(windows, profile.thresholds, current[0], now_ms).changed:
+                moving.append(agent)
+        results = await self._each(moving, now_ms, refresh=False)
         return [r for r in results if r is not None]
 
     async def _each(
@@ -165,9 +178,7 @@ class HealthEvaluator:
             current = await self.store.load(agent)
             assert current is not None
         status, version = current
-        # the cheap read first: counts, and the 5-minute p95 only where an SLA judges it
-        judged: Latency = "five_minutes" if profile.thresholds.sla_p95_ms is not None else "none"
-        windows = await self.windows.read(agent, now_ms, latency=judged)
+        windows = await self.windows.read(agent, now_ms, latency=_judged(profile))
         evaluation = evaluate(windows, profile.thresholds, status, now_ms)
         last = self._refreshed.get(agent)
         refresh = refresh and (last is None or time.monotonic() - last >= self.refresh_interval_s)
@@ -212,6 +223,12 @@ class HealthEvaluator:
             if idle and (current is None or current[0].state is Health.UNKNOWN):
                 await self.client.zrem(ACTIVE_AGENTS_KEY, _member(agent))
         return [r for r in recorded if r is not None]
+
+
+def _judged(profile: AgentProfile | None) -> Latency:
+    """The cheap read of an evaluation: counts, and the 5-minute p95 only where an SLA
+    judges it."""
+    return "five_minutes" if profile and profile.thresholds.sla_p95_ms is not None else "none"
 
 
 def _member(agent: AgentKey) -> str:

@@ -8,6 +8,7 @@ versions keep rising across a Redis loss and Postgres never sees a version twice
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -55,6 +56,20 @@ class RedisHealthStore:
             return None
         h = {_text(k): _text(v) for k, v in raw.items()}
         return Status(Health(h["st"]), int(h["since"])), int(h["ver"])
+
+    async def load_many(self, agents: Sequence[AgentKey]) -> list[tuple[Status, int] | None]:
+        """`load` for many agents in one round trip."""
+        if not agents:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for agent in agents:
+                pipe.hgetall(self.key(agent))
+            replies = await pipe.execute()
+        found: list[tuple[Status, int] | None] = []
+        for raw in replies:
+            h = {_text(k): _text(v) for k, v in raw.items()}
+            found.append((Status(Health(h["st"]), int(h["since"])), int(h["ver"])) if h else None)
+        return found
 
     async def seed(self, agent: AgentKey, status: Status, version: int) -> bool:
         """Install a status from Postgres unless Redis already holds one."""

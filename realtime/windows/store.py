@@ -147,6 +147,17 @@ class AgentWindows:
     consecutive_failures: int
 
 
+def _windows_of(reply: Sequence[Any]) -> AgentWindows:
+    """The windows of one `read.lua` reply."""
+    last, fails, recent, hourly = reply
+    return AgentWindows(
+        five_minutes=WindowStats.from_sums(recent),
+        one_hour=WindowStats.from_sums(hourly),
+        last_execution_ms=None if last is None else int(last),
+        consecutive_failures=int(fails),
+    )
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -270,6 +281,12 @@ class RedisWindows:
         summed inside Redis by `read.lua`. `latency` says which windows' percentiles to merge
         (the rest read counts only, a fraction of the work): what an evaluation needs on
         every batch is often only the counts, the 5-minute p95 at most."""
+        keys, args = self._read_call(agent, now_ms, variant, latency)
+        return _windows_of(await self._read(keys=keys, args=args))
+
+    def _read_call(
+        self, agent: AgentKey, now_ms: int, variant: str | None, latency: Latency
+    ) -> tuple[list[str], list[str]]:
         scope = self._scope(agent, variant)
         base = self.agent_prefix(agent)
         short, long = now_ms // SHORT_BUCKET_MS, now_ms // LONG_BUCKET_MS
@@ -278,13 +295,20 @@ class RedisWindows:
         keys += [f"{base}:last", f"{base}:fails"]
         five = "1" if latency in ("both", "five_minutes") else "0"
         hour = "1" if latency == "both" else "0"
-        last, fails, recent, hourly = await self._read(keys=keys, args=[five, hour])
-        return AgentWindows(
-            five_minutes=WindowStats.from_sums(recent),
-            one_hour=WindowStats.from_sums(hourly),
-            last_execution_ms=None if last is None else int(last),
-            consecutive_failures=int(fails),
-        )
+        return keys, [five, hour]
+
+    async def read_many(
+        self, wanted: Sequence[tuple[AgentKey, Latency]], now_ms: int
+    ) -> list[AgentWindows]:
+        """`read` for many agents in one round trip (each agent still one snapshot)."""
+        if not wanted:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for agent, latency in wanted:
+                keys, args = self._read_call(agent, now_ms, None, latency)
+                await self._read(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [_windows_of(reply) for reply in replies]
 
     async def variants(self, agent: AgentKey) -> list[str]:
         """The agent's variants seen in the last hour, as `variant_member` strings."""
