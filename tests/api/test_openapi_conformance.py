@@ -86,10 +86,17 @@ class Known:
     # (agent, one of its versions), for the paths that name both
     pairs: list[tuple[str, str]] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
+    # (agent, downstream agent) of dependencies that exist, for the paths that name both
+    edges: list[tuple[str, str]] = field(default_factory=list)
     statuses: defaultdict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
     def substitute(self, case: schemathesis.Case, container: Any, draw: Any) -> None:
         if not isinstance(container, dict):
+            return
+        if {"agent_id", "downstream_agent_id"} <= set(container) and draw(st.booleans()):
+            container["agent_id"], container["downstream_agent_id"] = draw(
+                st.sampled_from(self.edges)
+            )
             return
         if {"agent_id", "prompt_version_id"} <= set(container) and draw(st.booleans()):
             container["agent_id"], container["prompt_version_id"] = draw(
@@ -252,7 +259,9 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         "/v1/executions": _cursor(client, tenant, "/v1/executions"),
         "/v1/sla-definitions": _cursor(client, tenant, "/v1/sla-definitions"),
     }
-    return Known(ids, archivable, retirable, pairs, cursors)
+    # seed_world makes each world's agent depend on its other agent
+    edges = [(str(w.agent_id), str(w.other_agent_id)) for w in worlds]
+    return Known(ids, archivable, retirable, pairs, cursors, edges=edges)
 
 
 # The document is read from an app that is never started (building it connects nowhere), so it
@@ -294,7 +303,7 @@ def fuzzed_app(
     seeded = seed(client, owner, fuzzed_tenant)
     known.ids, known.archivable, known.pairs = seeded.ids, seeded.archivable, seeded.pairs
     known.retirable = seeded.retirable
-    known.cursors = seeded.cursors
+    known.cursors, known.edges = seeded.cursors, seeded.edges
     yield build_app(api_settings)
     asgi.shutdown_lifespans()
 
