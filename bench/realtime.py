@@ -62,7 +62,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from bench.harness import print_result, private_redis, quantile, served_tenant
 from meta_agent import tenants
-from meta_agent.breaker import BreakerConfig, BreakerKey, RedisBreakerStore
+from meta_agent.breaker import BreakerConfig, RedisBreakerStore
 from meta_agent.events import channel
 from meta_agent.stream import EXECUTIONS_STREAM, STREAM_MAX_LEN, execution_entry
 from realtime.health import RedisHealthStore
@@ -438,7 +438,7 @@ async def observe(
             async with client.pipeline(transaction=False) as pipe:
                 for p, _ in pending:
                     pipe.hget(health.key(p.key), "st")
-                    pipe.hget(breakers.keys(BreakerKey(p.key.tenant_id, p.key.agent_id))[0], "st")
+                    pipe.hget(breakers.keys(p.key)[0], "st")
                 replies = await pipe.execute()
             cursor = await pg.execute(
                 "select agent_id, state from agent_health_realtime where agent_id = any(%s)",
@@ -485,7 +485,7 @@ async def probe(
 ) -> None:
     """Alternate a failure (breaker opens, health degraded) and, after a reset of the breaker, a
     success (health healthy), each sent through POST /v1/ingest and timed until readable."""
-    key = BreakerKey(agent.key.tenant_id, agent.key.agent_id)
+    key = agent.key
     while time.monotonic() < until:
         for status in ("failure", "success"):
             if status == "success":
@@ -670,7 +670,7 @@ def agent_memory(client: redis.Redis, fleet: Sequence[FleetAgent]) -> dict[str, 
 
     def usage(agent: FleetAgent) -> tuple[int, int, int]:
         keys = list(client.scan_iter(match=f"{windows.agent_prefix(agent.key)}:*", count=5_000))
-        keys += [health.key(agent.key), *breakers.keys(BreakerKey(*vars(agent.key).values()))]
+        keys += [health.key(agent.key), *breakers.keys(agent.key)]
         total = sum(client.memory_usage(k, samples=0) or 0 for k in keys)
         seen = [k for k in keys if b":seen:" in (k if isinstance(k, bytes) else k.encode())]
         seen_bytes = sum(client.memory_usage(k, samples=0) or 0 for k in seen)

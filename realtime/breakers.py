@@ -10,7 +10,6 @@ stream entry is not a second call. A probe's execution carries its permit token 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -30,6 +29,7 @@ from meta_agent.breaker import (
 )
 from meta_agent.db import Database
 from meta_agent.events import publish_breaker
+from realtime.bounded import gather_bounded
 from realtime.windows import Execution
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,9 @@ class ConfigCache:
 
     async def get_many(self, keys: Iterable[BreakerKey]) -> dict[BreakerKey, BreakerConfig]:
         wanted = list(dict.fromkeys(keys))
-        limit = asyncio.Semaphore(4)  # a miss takes a Postgres connection; the pool is small
-
-        async def one(key: BreakerKey) -> BreakerConfig:
-            async with limit:
-                return await self.get(key)
-
-        found = await asyncio.gather(*(one(key) for key in wanted))
+        # a miss takes a Postgres connection; the pool is small
+        found = await gather_bounded(4, wanted, self.get)
         return dict(zip(wanted, found, strict=True))
-
-
-def _key(execution: Execution) -> BreakerKey:
-    return BreakerKey(execution.agent.tenant_id, execution.agent.agent_id)
 
 
 class BreakerEvaluator:
@@ -94,11 +85,11 @@ class BreakerEvaluator:
         finished = [e for e in executions if e.finished]
         if not finished:
             return []
-        configs = await self.configs.get_many(_key(e) for e in finished)
+        configs = await self.configs.get_many(e.agent for e in finished)
         results = [
             CallResult(
-                key=_key(e),
-                config=configs[_key(e)],
+                key=e.agent,
+                config=configs[e.agent],
                 outcome=Outcome.FAILURE if e.failed else Outcome.SUCCESS,
                 duration_ms=e.duration_ms or 0,
                 now_ms=now_ms,

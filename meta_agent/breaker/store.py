@@ -7,21 +7,16 @@ which the caller persists (`persistence.persist_transitions`) and publishes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from meta_agent.agent_key import AgentKey
 from meta_agent.breaker.config import BreakerConfig
 from meta_agent.breaker.state import Acquisition, BreakerState, Outcome, Permit, State, Transition
 
-
-@dataclass(frozen=True)
-class BreakerKey:
-    """One breaker: an agent of a tenant."""
-
-    tenant_id: uuid.UUID
-    agent_id: uuid.UUID
+# one breaker per agent: its key is the agent's, the same the windows and health use
+BreakerKey = AgentKey
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from meta_agent.agent_key import AgentKey
+
 # failed outcomes; 'cancelled' counts as an execution but not a failure, 'running' is not over
 FAILED_STATUSES = frozenset({"failure", "timeout"})
 FINISHED_STATUSES = FAILED_STATUSES | {"success", "cancelled"}
@@ -17,14 +19,6 @@ COST_UNITS_PER_USD = 10**8
 
 class BadExecutionEntry(ValueError):
     """A stream entry that cannot be applied; the message says which field and why."""
-
-
-@dataclass(frozen=True)
-class AgentKey:
-    """One agent of one tenant."""
-
-    tenant_id: uuid.UUID
-    agent_id: uuid.UUID
 
 
 @dataclass(frozen=True)

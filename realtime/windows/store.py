@@ -31,9 +31,10 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from meta_agent.agent_key import AgentKey
 from meta_agent.health_thresholds import DEFAULT_SLOW_CALL_MS
 from realtime.windows import sketch
-from realtime.windows.execution import COST_UNITS_PER_USD, AgentKey, Execution
+from realtime.windows.execution import COST_UNITS_PER_USD, Execution
 
 DEFAULT_PREFIX = "metaagent:win"
 SCRIPT = resources.files("realtime.windows").joinpath("apply.lua").read_text(encoding="utf-8")
