@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
+from meta_agent import tenants
 from meta_agent.connections import resolve_urls
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import get_settings
@@ -44,16 +45,6 @@ def _owner_connection() -> psycopg.Connection[dict[str, Any]]:
     return psycopg.connect(urls.database_url, row_factory=dict_row, autocommit=True)
 
 
-def _tenant(conn: psycopg.Connection[dict[str, Any]], name_or_id: str) -> uuid.UUID:
-    row = conn.execute(
-        "select tenant_id from tenants where name = %s or tenant_id::text = %s",
-        (name_or_id, name_or_id),
-    ).fetchone()
-    if row is None:
-        raise MetaAgentError(f"no tenant named {name_or_id!r}")
-    return uuid.UUID(str(row["tenant_id"]))
-
-
 def _agent(conn: psycopg.Connection[dict[str, Any]], tenant_id: uuid.UUID, agent: str) -> Any:
     row = conn.execute(
         "select agent_id, name from agents where tenant_id = %s"
@@ -73,7 +64,7 @@ def health(
 ) -> None:
     """Each agent's health (unknown when the realtime worker has not judged it lately)."""
     with _owner_connection() as conn:
-        tenant_id = _tenant(conn, tenant)
+        tenant_id = tenants.find_tenant(conn, tenant)
         agent_id = _agent(conn, tenant_id, agent)["agent_id"] if agent else None
         rows = conn.execute(
             "select a.name, a.agent_id, h.state, h.state_since, h.evaluated_at, h.reason,"
@@ -149,7 +140,7 @@ def _override(tenant: str, agent: str, action: str, reason: str) -> None:
     if not reason.strip():
         raise MetaAgentError("--reason is required: it is recorded with the change")
     with _owner_connection() as conn:
-        tenant_id = _tenant(conn, tenant)
+        tenant_id = tenants.find_tenant(conn, tenant)
         row = _agent(conn, tenant_id, agent)
     try:
         state = asyncio.run(_change(tenant_id, row["agent_id"], action, reason))
@@ -186,7 +177,7 @@ def show(
     from meta_agent.breaker import BreakerConfig, BreakerConfigError
 
     with _owner_connection() as conn:
-        tenant_id = _tenant(conn, tenant)
+        tenant_id = tenants.find_tenant(conn, tenant)
         row = _agent(conn, tenant_id, agent)
         state = conn.execute(
             "select * from circuit_breaker_states where tenant_id = %s and agent_id = %s",

@@ -11,8 +11,10 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from meta_agent.errors import MetaAgentError
 
@@ -61,11 +63,16 @@ def create_tenant(conn: psycopg.Connection, name: str) -> uuid.UUID:
     return uuid.UUID(str(row[0]))
 
 
-def find_tenant(conn: psycopg.Connection, name_or_id: str) -> uuid.UUID:
-    row = conn.execute(
-        "select tenant_id from tenants where name = %s or tenant_id::text = %s",
-        (name_or_id, name_or_id),
-    ).fetchone()
+def find_tenant(conn: psycopg.Connection[Any], name_or_id: str) -> uuid.UUID:
+    # tuple rows whatever the connection's row factory, so every caller can use it
+    row = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "select tenant_id from tenants where name = %s or tenant_id::text = %s",
+            (name_or_id, name_or_id),
+        )
+        .fetchone()
+    )
     if row is None:
         raise MetaAgentError(f"no tenant named {name_or_id!r}")
     return uuid.UUID(str(row[0]))
