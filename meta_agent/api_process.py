@@ -22,6 +22,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL to the process group (a server's workers too)."""
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM and up to 15 s for a graceful shutdown, then SIGKILL."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+
+
 @dataclass
 class ApiProcess:
     """One API server process that can be killed and restarted on the same port."""
@@ -65,17 +82,10 @@ class ApiProcess:
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        _kill(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        _stop(self.process)
 
 
 @dataclass
@@ -112,10 +122,4 @@ class RealtimeProcess:
         raise RuntimeError("the realtime worker did not start")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        _stop(self.process)
