@@ -6,6 +6,7 @@ paths with spaces work end to end.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -79,24 +80,29 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real Redis for the realtime and breaker tests alone, apart from the session's shared one: these
-    tests load many scripts and keys, and none of it should reach other test packages."""
-    home = Path(tempfile.mkdtemp(prefix="realtime redis "))
+@contextlib.contextmanager
+def own_redis(label: str) -> Iterator[str]:
+    """A real Redis server of its own, stopped and removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix=f"{label} redis "))
     server = EmbeddedRedis(home)
     server.start()
-    yield server.url()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for the realtime and breaker tests alone, apart from the session's shared
+    one: these tests load many scripts and keys, and none of it should reach other packages."""
+    with own_redis("realtime") as url:
+        yield url
 
 
 @pytest.fixture
 def lost_redis() -> Iterator[str]:
     """A Redis of this test alone, which it may FLUSHALL to play a Redis loss."""
-    home = Path(tempfile.mkdtemp(prefix="lost redis "))
-    server = EmbeddedRedis(home)
-    server.start()
-    yield server.url()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    with own_redis("lost") as url:
+        yield url

@@ -48,6 +48,7 @@ from realtime.recovery import (
 )
 from realtime.windows import DEFAULT_SLOW_CALL_MS, AgentKey, RedisWindows, parse_entry
 from realtime.worker import Worker
+from tests.realtime.test_worker import run as run_in_worker_context
 
 pytestmark = pytest.mark.integration
 
@@ -188,15 +189,8 @@ async def snapshot(
 def run(
     app_url: str, redis_url: str, body: Callable[[Database, aioredis.Redis], Awaitable[T]]
 ) -> T:
-    async def main() -> T:
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            async with Database(app_url, max_size=6) as db:
-                return await body(db, client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
+    # a rebuild reads through a cursor while it looks up thresholds: two connections at once
+    return run_in_worker_context(app_url, redis_url, body, pool=6)
 
 
 def set_thresholds(owner: psycopg.Connection, agents: Sequence[AgentKey]) -> None:

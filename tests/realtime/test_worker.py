@@ -57,12 +57,18 @@ def agent_of(make_agent: Callable[[], AgentKey]) -> AgentKey:
 
 
 def run(
-    app_url: str, redis_url: str, body: Callable[[Database, aioredis.Redis], Awaitable[T]]
+    app_url: str,
+    redis_url: str,
+    body: Callable[[Database, aioredis.Redis], Awaitable[T]],
+    *,
+    pool: int = 4,
 ) -> T:
+    """Run `body` with a database pool of the app role and a Redis client."""
+
     async def main() -> T:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            async with Database(app_url, max_size=4) as db:
+            async with Database(app_url, max_size=pool) as db:
                 return await body(db, client)
         finally:
             await client.aclose()
