@@ -10,7 +10,6 @@ and staleness are noticed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -20,6 +19,7 @@ from collections.abc import Collection, Iterable
 import redis.asyncio as aioredis
 
 from meta_agent.db import Database
+from realtime.bounded import gather_bounded
 from realtime.health import record
 from realtime.health.evaluate import ONE_HOUR_MS, Health, evaluate
 from realtime.health.record import AgentProfile, Recorded
@@ -53,13 +53,8 @@ class ProfileCache:
 
     async def get_many(self, agents: Iterable[AgentKey]) -> dict[AgentKey, AgentProfile | None]:
         wanted = list(dict.fromkeys(agents))
-        limit = asyncio.Semaphore(4)  # a miss takes a Postgres connection; the pool is small
-
-        async def one(agent: AgentKey) -> AgentProfile | None:
-            async with limit:
-                return await self.get(agent)
-
-        found = await asyncio.gather(*(one(agent) for agent in wanted))
+        # a miss takes a Postgres connection; the pool is small
+        found = await gather_bounded(4, wanted, self.get)
         return dict(zip(wanted, found, strict=True))
 
     def forget(self, agent: AgentKey) -> None:
@@ -155,13 +150,9 @@ class HealthEvaluator:
     ) -> list[Recorded | None]:
         """Evaluate agents concurrently, at most `concurrency` at once: each holds a Redis and
         at times a Postgres connection, and both pools are bounded."""
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(agent: AgentKey) -> Recorded | None:
-            async with limit:
-                return await self.evaluate_agent(agent, now_ms, refresh=refresh)
-
-        return list(await asyncio.gather(*(one(a) for a in agents)))
+        return await gather_bounded(
+            self.concurrency, agents, lambda a: self.evaluate_agent(a, now_ms, refresh=refresh)
+        )
 
     async def evaluate_agent(
         self, agent: AgentKey, now_ms: int, *, refresh: bool = True
