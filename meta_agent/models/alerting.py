@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Literal, get_args
 
@@ -30,8 +31,10 @@ AlertStateChange = Literal[
     "escalated_warning",
     "escalated_critical",
     "escalated_emergency",
+    "repeated",
     "acknowledged",
     "resolved",
+    "digest",
 ]
 DeliveryStatus = Literal["pending", "sent", "failed", "dead_letter"]
 
@@ -105,20 +108,32 @@ class Alert(TableModel):
     resolved_at: AwareDatetime | None = None
     resolved_by: str | None = None
     auto_resolved: bool = False
+    # deduplication and auto-resolution (migration 0016)
+    notified_at: AwareDatetime | None = None
+    suppressed_since_notified: int = Field(default=0, ge=0)
+    reminders: int = Field(default=0, ge=0)
+    clear_since: AwareDatetime | None = None
+    seconds_to_acknowledge: float | None = None
+    seconds_to_resolve: float | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
 
 class AlertDelivery(TableModel):
-    """One alert × channel × state change; claimed by insert before sending (exactly once)."""
+    """One alert × channel × state change (× reminder sequence), or one tenant's daily digest
+    on a channel; the unique key makes it exactly once, the lease keeps two senders apart."""
 
     __table__ = "public.alert_deliveries"
 
     alert_delivery_id: uuid.UUID
     tenant_id: uuid.UUID
-    alert_id: uuid.UUID
+    alert_id: uuid.UUID | None = None  # None for the digest
     notification_channel_id: uuid.UUID
     state_change: AlertStateChange
+    sequence: int = Field(default=0, ge=0)
+    digest_date: dt.date | None = None
+    payload: JsonObject = Field(default_factory=dict)
+    claimed_until: AwareDatetime | None = None
     status: DeliveryStatus = "pending"
     attempts: int = Field(default=0, ge=0)
     next_attempt_at: AwareDatetime | None = None
