@@ -34,12 +34,23 @@ import httpx
 from meta_agent.alerting.channels import SendResult, channel_for
 from meta_agent.alerting.notification import Notification
 from meta_agent.alerting.policy import load_policy
+from meta_agent.alerting.secrets import resolve_secret
 from meta_agent.db import Database
+from meta_agent.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # (secret_env_var, secret_ciphertext) → the secret; raises when it cannot be read
 SecretReader = Callable[[str | None, bytes | None], str | None]
+
+
+def secret_reader(settings: Settings) -> SecretReader:
+    """Channel secrets read the way the server's settings say (env var or ciphertext)."""
+
+    def read(env_var: str | None, ciphertext: bytes | None) -> str | None:
+        return resolve_secret(env_var=env_var, ciphertext=ciphertext, settings=settings)
+
+    return read
 
 
 def utc_now() -> dt.datetime:
