@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meta_agent.errors import SettingsError
 
 ENV_PREFIX = "METAAGENT_"
+# Notification channels name their secrets by environment variables with this prefix (see
+# migration 0004), so any such variable is a channel's secret, not a misspelt setting.
+CHANNEL_SECRET_PREFIX = "METAAGENT_SECRET_"  # noqa: S105 (a name prefix, not a secret)
 
 # Variables the agent-side SDK reads: they share the prefix, so they are not unknown here.
 SDK_VARIABLES = frozenset(
@@ -67,6 +71,12 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (or several, comma-separated, the first encrypting) that"
+        " encrypts notification channel secrets. Unset: a key file <home>/secret.key outside"
+        " production; required in production.",
+    )
     health_stale_after_s: float = Field(
         default=60.0,
         gt=0,
@@ -94,6 +104,22 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            keys = [k.strip() for k in value.get_secret_value().split(",")]
+            try:
+                for key in keys:
+                    Fernet(key)
+            except ValueError:
+                # never the value itself: it is the key to every channel secret
+                raise ValueError(
+                    "must be one or more comma-separated Fernet keys"
+                    " (32 url-safe base64-encoded bytes each)"
+                ) from None
+        return value
+
     @field_validator("home", "archive_dir")
     @classmethod
     def _absolute_path(cls, value: Path) -> Path:
@@ -110,7 +136,11 @@ class Settings(BaseSettings):
 
 def _unknown_variables(environ: dict[str, str]) -> list[str]:
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | SDK_VARIABLES
-    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+    return sorted(
+        k
+        for k in environ
+        if k.startswith(ENV_PREFIX) and k not in known and not k.startswith(CHANNEL_SECRET_PREFIX)
+    )
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
