@@ -136,10 +136,10 @@ class Dispatcher:
             tenants = [r["t"] for r in await cursor.fetchall()]
         report = DispatchReport()
         for tenant_id in tenants:
-            while True:
+            while True:  # until a claim comes back empty: another dispatcher may hold some
                 batch = await self._dispatch_tenant(tenant_id, now)
                 report += batch
-                if batch.sent + batch.retrying + batch.dead_lettered < self.batch_size:
+                if batch.sent + batch.retrying + batch.dead_lettered == 0:
                     break
         return report
 

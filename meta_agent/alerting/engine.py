@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -61,8 +61,8 @@ class Outcome:
 _OPEN = """
 insert into alerts (
     tenant_id, agent_id, alert_type, severity, fingerprint, title, summary, labels, details,
-    first_seen_at, last_seen_at, notified_at, suppressed_count
-) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    first_seen_at, last_seen_at, notified_at, suppressed_count, suppressed_since_notified
+) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 on conflict (tenant_id, fingerprint) where status <> 'resolved' do nothing
 returning alert_id
 """
@@ -124,6 +124,8 @@ class AlertEngine:
             policy = await load_policy(conn, signal.tenant_id)
             severity = severity_of(signal.alert_type, signal.details, policy, signal.severity)
             labels = await _labels(conn, signal)
+            # "{agent}" in a title is the agent's name, which detectors do not know
+            signal = replace(signal, title=signal.title.replace("{agent}", labels.get("agent", "agent")))
             cursor = await conn.execute(_SILENCED, (signal.at, signal.at, Jsonb(labels)))
             silenced = bool((await cursor.fetchone() or {}).get("exists"))
             for _ in range(3):  # the open alert may be resolved between our insert and select
@@ -161,6 +163,7 @@ class AlertEngine:
                 signal.at,
                 signal.at,
                 None if verdict.suppressed else signal.at,
+                1 if verdict.suppressed else 0,
                 1 if verdict.suppressed else 0,
             ),
         )

@@ -53,7 +53,7 @@ def _raised(alert_type: AlertType, d: dict[str, Any]) -> AlertSeverity | None:
         runs = _number(d, "metrics", "five_minutes", "executions") or 0
         return "emergency" if rate is not None and rate >= 0.9 and runs >= 20 else None
     if alert_type == "circuit_opened":
-        if d.get("cause") in ("force_open", "forced"):
+        if d.get("forced"):
             return None
         opens = _number(d, "consecutive_opens") or 0
         return "emergency" if opens >= 3 else None
@@ -81,7 +81,7 @@ def severity_of(
     fixed = policy.severities.get(alert_type)
     if fixed is not None:
         return fixed
-    if alert_type == "circuit_opened" and details.get("cause") in ("force_open", "forced"):
+    if alert_type == "circuit_opened" and details.get("forced"):
         return "info"
     severity = worse(BASE[alert_type], proposed or BASE[alert_type])
     raised = _raised(alert_type, details)

@@ -19,7 +19,13 @@ from meta_agent.models.archive import ArchiveManifestEntry
 from meta_agent.models.base import TableModel
 from meta_agent.models.integrations import CostBudget, Integration, WebhookSubscription
 from meta_agent.models.knowledge import Learning, PromptLibraryComponent
-from meta_agent.models.raw import Action, Execution, ExecutionHourly, SimulatedFault
+from meta_agent.models.raw import (
+    Action,
+    AgentExecutionHourly,
+    Execution,
+    ExecutionHourly,
+    SimulatedFault,
+)
 from meta_agent.models.realtime import (
     AgentHealthRealtime,
     AgentHealthThresholds,
@@ -56,6 +62,7 @@ __all__ = [
     "Action",
     "Agent",
     "AgentDependency",
+    "AgentExecutionHourly",
     "AgentHealthRealtime",
     "AgentHealthThresholds",
     "AgentHealthTransition",
@@ -103,6 +110,7 @@ TABLE_MODELS: dict[str, type[TableModel]] = {
         PromptVersion,
         Execution,
         ExecutionHourly,
+        AgentExecutionHourly,
         ArchiveManifestEntry,
         Action,
         SimulatedFault,

@@ -114,3 +114,16 @@ class ExecutionHourly(TableModel):
     executions: int = Field(default=0, ge=0)
     failures: int = Field(default=0, ge=0)
     cost_usd: Decimal = Decimal(0)
+
+
+class AgentExecutionHourly(TableModel):
+    """Decided executions and failures per agent and UTC hour, kept by a trigger as rows
+    arrive (migration 0017); the SLA burn-rate windows sum it instead of scanning raw rows."""
+
+    __table__ = "raw.agent_execution_hourly"
+
+    tenant_id: uuid.UUID
+    hour: AwareDatetime
+    agent_id: uuid.UUID
+    executions: int = Field(default=0, ge=0)
+    failures: int = Field(default=0, ge=0)

@@ -50,18 +50,25 @@ class Evaluation:
     reason: str
     # the numbers the decision was made on, for the transition row and the published event
     metrics: dict[str, Any]
+    # the rules behind the state ("error_rate", "p95_latency", "consecutive_failures",
+    # "silence"): alerting raises a silence alert on "silence", not on a reason's wording
+    causes: frozenset[str] = frozenset()
 
 
-def _judge(windows: AgentWindows, t: Thresholds, now_ms: int, scale: float) -> tuple[Health, str]:
-    """The worst level the numbers reach with every threshold scaled by `scale`, and why."""
-    found: list[tuple[Health, str]] = []
+Judged = tuple[Health, str, frozenset[str]]
+
+
+def _judge(windows: AgentWindows, t: Thresholds, now_ms: int, scale: float) -> Judged:
+    """The worst level the numbers reach with every threshold scaled by `scale`, why, and
+    which rules put it there."""
+    found: list[tuple[Health, str, str]] = []
     recent = windows.five_minutes
 
-    def check(value: float, degraded: float, critical: float, describe: str) -> None:
+    def check(value: float, degraded: float, critical: float, describe: str, rule: str) -> None:
         if value >= critical * scale:
-            found.append((Health.CRITICAL, f"{describe} ≥ {critical * scale:g}"))
+            found.append((Health.CRITICAL, f"{describe} ≥ {critical * scale:g}", rule))
         elif value >= degraded * scale:
-            found.append((Health.DEGRADED, f"{describe} ≥ {degraded * scale:g}"))
+            found.append((Health.DEGRADED, f"{describe} ≥ {degraded * scale:g}", rule))
 
     if recent.executions >= t.min_samples:
         rate = recent.failures / recent.executions
@@ -70,6 +77,7 @@ def _judge(windows: AgentWindows, t: Thresholds, now_ms: int, scale: float) -> t
             t.error_rate_degraded,
             t.error_rate_critical,
             f"error rate {rate:.3f} over {recent.executions} executions in 5 min",
+            "error_rate",
         )
         p95 = recent.latency_p95_ms
         if t.sla_p95_ms is not None and p95 is not None:
@@ -78,12 +86,14 @@ def _judge(windows: AgentWindows, t: Thresholds, now_ms: int, scale: float) -> t
                 t.sla_p95_ms * t.p95_sla_multiplier_degraded,
                 t.sla_p95_ms * t.p95_sla_multiplier_critical,
                 f"p95 latency {p95:.0f} ms in 5 min (SLA {t.sla_p95_ms} ms)",
+                "p95_latency",
             )
     check(
         windows.consecutive_failures,
         t.consecutive_failures_degraded,
         t.consecutive_failures_critical,
         f"{windows.consecutive_failures} consecutive failures",
+        "consecutive_failures",
     )
     last = windows.last_execution_ms
     quiet_ms = None if last is None else now_ms - last
@@ -92,12 +102,13 @@ def _judge(windows: AgentWindows, t: Thresholds, now_ms: int, scale: float) -> t
         and quiet_ms is not None
         and quiet_ms >= t.silence_minutes * 60_000
     ):
-        found.append((Health.DEGRADED, f"silent for {quiet_ms // 60_000} min"))
+        found.append((Health.DEGRADED, f"silent for {quiet_ms // 60_000} min", "silence"))
     if not found:
-        return Health.HEALTHY, "every number within its threshold"
-    worst = max(_SEVERITY[level] for level, _ in found)
-    level = next(level for level, _ in found if _SEVERITY[level] == worst)
-    return level, "; ".join(why for lvl, why in found if lvl is level)
+        return Health.HEALTHY, "every number within its threshold", frozenset()
+    worst = max(_SEVERITY[level] for level, _, _ in found)
+    level = next(level for level, _, _ in found if _SEVERITY[level] == worst)
+    chosen = [(why, rule) for lvl, why, rule in found if lvl is level]
+    return level, "; ".join(why for why, _ in chosen), frozenset(rule for _, rule in chosen)
 
 
 def metrics_of(windows: AgentWindows | None, now_ms: int) -> dict[str, Any]:
@@ -118,6 +129,7 @@ def evaluate(
     """The agent's next health. `windows` None: they could not be read (Redis away or not
     rebuilt yet), which is `unknown`, never a guess."""
     metrics = metrics_of(windows, now_ms)
+    causes: frozenset[str] = frozenset()
     if windows is None:
         target, reason = Health.UNKNOWN, "windows unavailable"
     elif windows.one_hour.executions == 0 and (
@@ -125,17 +137,19 @@ def evaluate(
     ):
         target, reason = Health.UNKNOWN, "no execution in the last hour"
     else:
-        target, reason = _judge(windows, thresholds, now_ms, 1.0)
+        target, reason, causes = _judge(windows, thresholds, now_ms, 1.0)
         if current.state is not Health.UNKNOWN and _SEVERITY[target] < _SEVERITY[current.state]:
             held = now_ms - current.since_ms >= thresholds.hysteresis_min_seconds * 1000
-            eased, eased_reason = _judge(windows, thresholds, now_ms, thresholds.hysteresis_ratio)
+            eased, eased_reason, eased_causes = _judge(
+                windows, thresholds, now_ms, thresholds.hysteresis_ratio
+            )
             if held and _SEVERITY[eased] < _SEVERITY[current.state]:
-                target, reason = eased, f"recovered: {eased_reason}"
+                target, reason, causes = eased, f"recovered: {eased_reason}", eased_causes
             else:
-                target = current.state
+                target, causes = current.state, eased_causes
                 reason = (
                     f"held {current.state.value}: {eased_reason}"
                     if held
                     else f"held {current.state.value} for hysteresis"
                 )
-    return Evaluation(target, target is not current.state, reason, metrics)
+    return Evaluation(target, target is not current.state, reason, metrics, causes)
