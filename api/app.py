@@ -16,18 +16,25 @@ from api.events_hub import EventHub, HubLimits
 from api.routers import (
     agent_health,
     agents,
+    alert_routes,
+    alert_settings,
+    alert_silences,
+    alerts,
     circuits,
     executions,
     health,
     ingest,
     keys,
     metrics,
+    notification_channels,
     overview,
     prompts,
     sla,
     ws,
 )
 from api.schemas.common import ERROR_RESPONSES
+from meta_agent.alerting.engine import AlertEngine
+from meta_agent.alerting.outbox import Links
 from meta_agent.connections import ServerUrls
 from meta_agent.db import Database
 from meta_agent.settings import Settings
@@ -61,7 +68,8 @@ def build_v1_router() -> APIRouter:
     """All /v1 resources; each router attaches its own scope check through its session type."""
     v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     modules = (ingest, agents, agent_health, circuits, prompts, executions, overview, keys)
-    for module in (*modules, metrics, sla, ws):
+    alerting = (alerts, notification_channels, alert_routes, alert_silences, alert_settings)
+    for module in (*modules, metrics, sla, *alerting, ws):
         v1.include_router(module.router)
     return v1
 
@@ -92,6 +100,9 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         )
         await db.open()
         app.state.db = db
+        # acknowledging and resolving alerts queue their notifications as the worker does;
+        # there is no setting for the API's public address yet, so notifications carry no link
+        app.state.alert_engine = AlertEngine(db, links=Links(api_url=None))
         app.state.redis = aioredis.Redis.from_url(
             urls.redis_url, socket_timeout=settings.connect_timeout_s
         )

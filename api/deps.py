@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
 
 from api.errors import ApiError
+from meta_agent.alerting.engine import AlertEngine
 from meta_agent.db import Database
 from meta_agent.tenants import hash_key
 
@@ -55,6 +56,21 @@ class Session:
 def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+def alert_engine(request: Request) -> AlertEngine:
+    engine: AlertEngine = request.app.state.alert_engine
+    return engine
+
+
+async def actor_name(session: Session) -> str:
+    """Who a change is recorded as: `<key name> [key <id>]`."""
+    cursor = await session.conn.execute(
+        "select name from api_keys where api_key_id = %s", (session.principal.api_key_id,)
+    )
+    row = await cursor.fetchone()
+    name = row["name"] if row else "?"
+    return f"{name} [key {session.principal.api_key_id}]"[:200]
 
 
 async def _session(
@@ -100,3 +116,4 @@ WriteSession = Annotated[Session, Depends(require("write"))]
 AdminSession = Annotated[Session, Depends(require("admin"))]
 IngestSession = Annotated[Session, Depends(require("ingest"))]
 DatabaseDep = Annotated[Database, Depends(database)]
+AlertEngineDep = Annotated[AlertEngine, Depends(alert_engine)]

@@ -57,6 +57,9 @@ _AGENT = "/v1/agents/{}"
 _NOT_A_UUID = "not-a-uuid"
 _SLA = "/v1/sla-definitions/{}"
 _REVERSED = "from=2025-03-02&to=2025-03-01"
+_ALERT = "/v1/alerts/{}"
+_CHANNELS = "/v1/notification-channels"
+_ROUTES = "/v1/alert-routes"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", None, 200, lambda w: Call("GET", "/healthz")),
@@ -279,6 +282,111 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/agents/{agent_id}/circuit/events", "read", 200,
         _get(lambda w: f"/v1/agents/{w.agent_id}/circuit/events"),
         _get(lambda w: f"/v1/agents/{w.agent_id}/circuit/events?limit=0"),
+    ),
+    Route(
+        "GET", "/v1/alerts", "read", 200,
+        _get(lambda w: f"/v1/alerts?status=open&status=acknowledged&agent={w.agent_id}"),
+        _get(lambda w: "/v1/alerts?status=closed"),
+    ),
+    Route(
+        "GET", "/v1/alerts/{alert_id}", "read", 200,
+        _get(lambda w: _ALERT.format(w.alerting.alert_id)),
+        _get(lambda w: _ALERT.format(_NOT_A_UUID)),
+        invalid_status=404,
+    ),
+    Route(
+        "POST", "/v1/alerts/{alert_id}/acknowledge", "write", 200,
+        lambda w: Call("POST", _ALERT.format(w.alerting.alert_id) + "/acknowledge"),
+        lambda w: Call("POST", _ALERT.format(w.alerting.alert_id) + "/acknowledge", {"note": 1}),
+    ),
+    Route(
+        "POST", "/v1/alerts/{alert_id}/resolve", "write", 200,
+        lambda w: Call("POST", _ALERT.format(w.alerting.alert_id) + "/resolve", {"comment": "ok"}),
+        lambda w: Call("POST", _ALERT.format(w.alerting.alert_id) + "/resolve", {"comment": 5}),
+    ),
+    Route(
+        "GET", "/v1/alert-deliveries", "read", 200,
+        _get(lambda w: "/v1/alert-deliveries?status=dead_letter"),
+        _get(lambda w: "/v1/alert-deliveries?status=lost"),
+    ),
+    Route(
+        "POST", "/v1/alert-deliveries/{alert_delivery_id}/retry", "write", 200,
+        lambda w: Call("POST", f"/v1/alert-deliveries/{w.alerting.alert_delivery_id}/retry"),
+        lambda w: Call("POST", f"/v1/alert-deliveries/{_NOT_A_UUID}/retry"),
+        invalid_status=404,
+    ),
+    Route("GET", "/v1/notification-channels", "read", 200, _get(lambda w: _CHANNELS)),
+    Route(
+        "POST", "/v1/notification-channels", "admin", 201,
+        lambda w: Call("POST", _CHANNELS, {
+            "kind": "webhook", "name": "route-table-hook", "secret": "s3cret-value",
+            "config": {"url": "https://hooks.example.com/route-table"},
+        }),
+        lambda w: Call("POST", _CHANNELS, {"kind": "webhook", "name": "no url", "config": {}}),
+    ),
+    Route(
+        "GET", "/v1/notification-channels/{notification_channel_id}", "read", 200,
+        _get(lambda w: f"{_CHANNELS}/{w.alerting.notification_channel_id}"),
+        _get(lambda w: f"{_CHANNELS}/{_NOT_A_UUID}"),
+        invalid_status=404,
+    ),
+    Route(
+        "PATCH", "/v1/notification-channels/{notification_channel_id}", "admin", 200,
+        lambda w: Call(
+            "PATCH", f"{_CHANNELS}/{w.alerting.notification_channel_id}", {"enabled": False}
+        ),
+        lambda w: Call(
+            "PATCH", f"{_CHANNELS}/{w.alerting.notification_channel_id}",
+            {"config": {"url": "ftp://hooks.example.com"}},
+        ),
+    ),
+    Route("GET", "/v1/alert-routes", "read", 200, _get(lambda w: _ROUTES)),
+    Route(
+        "POST", "/v1/alert-routes", "write", 201,
+        lambda w: Call(
+            "POST", _ROUTES, {"notification_channel_id": str(w.alerting.notification_channel_id)}
+        ),
+        lambda w: Call("POST", _ROUTES, {
+            "notification_channel_id": str(w.alerting.notification_channel_id),
+            "delivery_mode": "later",
+        }),
+    ),
+    Route(
+        "GET", "/v1/alert-routes/{alert_routing_rule_id}", "read", 200,
+        _get(lambda w: f"{_ROUTES}/{w.alerting.alert_routing_rule_id}"),
+        _get(lambda w: f"{_ROUTES}/{_NOT_A_UUID}"),
+        invalid_status=404,
+    ),
+    Route(
+        "PATCH", "/v1/alert-routes/{alert_routing_rule_id}", "write", 200,
+        lambda w: Call("PATCH", f"{_ROUTES}/{w.alerting.alert_routing_rule_id}", {"priority": 5}),
+        lambda w: Call("PATCH", f"{_ROUTES}/{w.alerting.alert_routing_rule_id}", {"priority": -1}),
+    ),
+    Route(
+        "GET", "/v1/alert-silences", "read", 200,
+        _get(lambda w: "/v1/alert-silences?include_ended=true"),
+        _get(lambda w: "/v1/alert-silences?include_ended=maybe"),
+    ),
+    Route(
+        "POST", "/v1/alert-silences", "write", 201,
+        lambda w: Call("POST", "/v1/alert-silences", {
+            "matchers": {"alert_type": "latency_spike"}, "ends_at": "2999-01-01T00:00:00Z",
+        }),
+        lambda w: Call("POST", "/v1/alert-silences", {
+            "matchers": {}, "ends_at": "2999-01-01T00:00:00Z",
+        }),
+    ),
+    Route(
+        "POST", "/v1/alert-silences/{alert_silence_id}/expire", "write", 200,
+        lambda w: Call("POST", f"/v1/alert-silences/{w.alerting.alert_silence_id}/expire"),
+        lambda w: Call("POST", f"/v1/alert-silences/{_NOT_A_UUID}/expire"),
+        invalid_status=404,
+    ),
+    Route("GET", "/v1/alert-settings", "read", 200, _get(lambda w: "/v1/alert-settings")),
+    Route(
+        "PUT", "/v1/alert-settings", "write", 200,
+        lambda w: Call("PUT", "/v1/alert-settings", {"dedup_window_s": 600}),
+        lambda w: Call("PUT", "/v1/alert-settings", {"dedup_window_s": -1}),
     ),
 )  # fmt: skip
 

@@ -35,6 +35,11 @@ WRITTEN_TABLES = (
     "circuit_breaker_configs",
     "circuit_breaker_states",
     "circuit_breaker_events",
+    "notification_channels",
+    "alert_routing_rules",
+    "alerts",
+    "alert_deliveries",
+    "alert_silences",
 )
 # Authenticating a key refreshes its last_used_at; that is a read, not a write, for these tests.
 _UNSTABLE_COLUMNS = {"api_keys": "last_used_at", "tenants": "updated_at"}
@@ -51,6 +56,18 @@ class Tenant:
         return {"Authorization": f"Bearer {self.keys[scope].key}"}
 
 
+@dataclass(frozen=True)
+class Alerting:
+    """One tenant's alerting resources: an open alert whose one delivery is dead-lettered, a
+    webhook channel, a routing rule to it and a silence (which matches nothing)."""
+
+    alert_id: uuid.UUID
+    notification_channel_id: uuid.UUID
+    alert_routing_rule_id: uuid.UUID
+    alert_silence_id: uuid.UUID
+    alert_delivery_id: uuid.UUID
+
+
 @dataclass
 class World:
     """One tenant's seeded resources, with the ids the route table fills paths from."""
@@ -63,6 +80,7 @@ class World:
     execution_id: uuid.UUID
     spare_key_id: uuid.UUID
     sla_definition_id: uuid.UUID
+    alerting: Alerting
     agent_ids: list[uuid.UUID] = field(default_factory=list)
     prompt_version_ids: list[uuid.UUID] = field(default_factory=list)
     execution_ids: list[uuid.UUID] = field(default_factory=list)
@@ -246,6 +264,93 @@ def _insert(owner: psycopg.Connection, table: str, values: dict[str, Any]) -> No
     owner.execute(statement, list(values.values()))
 
 
+def create_channel(client: TestClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    """A webhook channel (with a signing secret) through the API."""
+    body = {
+        "kind": "webhook",
+        "name": f"hook-{uuid.uuid4().hex[:8]}",
+        "config": {"url": "https://hooks.example.com/metaagent"},
+        "secret": f"signing-{uuid.uuid4().hex}",
+        **fields,
+    }
+    return ok(client.post("/v1/notification-channels", json=body, headers=tenant.auth()), 201)
+
+
+def insert_alert(
+    owner: psycopg.Connection,
+    tenant: Tenant,
+    agent_id: uuid.UUID | str | None,
+    **columns: Any,
+) -> uuid.UUID:
+    """An open alert as the engine writes it, minus its notifications (as the owner)."""
+    alert_id = uuid.uuid4()
+    at = columns.pop("first_seen_at", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3))
+    alert_type = columns.pop("alert_type", "error_rate_spike")
+    values = {
+        "alert_id": alert_id, "tenant_id": tenant.tenant_id, "agent_id": agent_id,
+        "alert_type": alert_type, "severity": "warning",
+        "fingerprint": f"{agent_id or 'tenant'}:{alert_type}:{alert_id}",
+        "title": "error rate above 20 %", "first_seen_at": at, "last_seen_at": at,
+        "notified_at": at, **columns,
+    }  # fmt: skip
+    for name in ("labels", "details"):
+        if name in values:
+            values[name] = json.dumps(values[name])
+    _insert(owner, "alerts", values)
+    return alert_id
+
+
+def insert_delivery(
+    owner: psycopg.Connection,
+    tenant: Tenant,
+    alert_id: uuid.UUID,
+    channel_id: uuid.UUID | str,
+    **columns: Any,
+) -> uuid.UUID:
+    """A delivery of the alert's opening on the channel, dead-lettered unless told otherwise."""
+    delivery_id = uuid.uuid4()
+    values = {
+        "alert_delivery_id": delivery_id, "tenant_id": tenant.tenant_id, "alert_id": alert_id,
+        "notification_channel_id": channel_id, "state_change": "opened",
+        "status": "dead_letter", "attempts": 8, "last_error": "HTTP 500", "response_code": 500,
+        **columns,
+    }  # fmt: skip
+    _insert(owner, "alert_deliveries", values)
+    return delivery_id
+
+
+def seed_alerting(
+    client: TestClient, owner: psycopg.Connection, tenant: Tenant, agent_id: uuid.UUID | str
+) -> Alerting:
+    channel = create_channel(client, tenant)
+    channel_id = channel["notification_channel_id"]
+    rule = ok(
+        client.post(
+            "/v1/alert-routes",
+            json={"notification_channel_id": channel_id, "severities": ["warning", "critical"]},
+            headers=tenant.auth("write"),
+        ),
+        201,
+    )
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    silence = ok(
+        client.post(
+            "/v1/alert-silences",
+            json={"matchers": {"agent": f"nobody-{uuid.uuid4().hex[:6]}"}, "ends_at": ends},
+            headers=tenant.auth("write"),
+        ),
+        201,
+    )
+    alert_id = insert_alert(owner, tenant, agent_id)
+    return Alerting(
+        alert_id=alert_id,
+        notification_channel_id=uuid.UUID(channel_id),
+        alert_routing_rule_id=uuid.UUID(rule["alert_routing_rule_id"]),
+        alert_silence_id=uuid.UUID(silence["alert_silence_id"]),
+        alert_delivery_id=insert_delivery(owner, tenant, alert_id, channel_id),
+    )
+
+
 def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> World:
     """Two agents (one depending on the other), two prompt versions, a traced execution."""
     agent = create_agent(client, tenant, kind="writer", tags=["seed"], owner="team-a")
@@ -274,6 +379,7 @@ def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) ->
     )
     spare = create_api_key(owner, tenant.tenant_id, scopes=["read"], name="spare")
     sla = create_sla(client, tenant, agent_id=agent["agent_id"])
+    alerting = seed_alerting(client, owner, tenant, agent["agent_id"])
     return World(
         tenant=tenant,
         agent_id=uuid.UUID(agent["agent_id"]),
@@ -283,6 +389,7 @@ def seed_world(client: TestClient, owner: psycopg.Connection, tenant: Tenant) ->
         execution_id=execution_id,
         spare_key_id=spare.api_key_id,
         sla_definition_id=uuid.UUID(sla["sla_definition_id"]),
+        alerting=alerting,
         agent_ids=[uuid.UUID(agent["agent_id"]), uuid.UUID(other["agent_id"])],
         prompt_version_ids=[
             uuid.UUID(first["prompt_version_id"]),

@@ -121,4 +121,7 @@ def test_every_route_that_takes_input_has_an_invalid_case():
         "GET /v1/agents/graph",
         "GET /v1/overview",
         "GET /v1/keys",
+        "GET /v1/notification-channels",
+        "GET /v1/alert-routes",
+        "GET /v1/alert-settings",
     }
