@@ -78,7 +78,8 @@ def facts(alert: AlertSnapshot) -> list[tuple[str, str]]:
     if alert.last_seen_at != alert.first_seen_at:
         pairs.append(("Last seen", when(alert.last_seen_at)))
     if alert.acknowledged_at:
-        pairs.append(("Acknowledged", f"{when(alert.acknowledged_at)} by {alert.acknowledged_by}"))
+        by = f" by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+        pairs.append(("Acknowledged", when(alert.acknowledged_at) + by))
     if alert.resolved_at:
         pairs.append(("Resolved", when(alert.resolved_at)))
     return pairs[:10]
