@@ -4,13 +4,17 @@ A channel gets the digest when it says it takes one (`supports_digest`) or when 
 routing rule sends it alerts in `digest` mode (routing.py queues nothing for those rules: this
 is where their alerts reach the channel). A disabled channel gets none.
 
-What the counts mean, for the day [00:00, 24:00) UTC:
+What the counts mean, for the day [00:00, 24:00) UTC. An alert opens at its `first_seen_at`,
+except an SLA alert raised from the warehouse: that one opens at the start of the day it
+judged (its `sla_day` label), since the warehouse judges a day only after it ends, and the
+digest of that day (built after its SLA alerts: the Dagster asset `alert_digest` depends on
+`sla_alerts`) is where it belongs; it is then not "opened" again in the next day's digest.
 
-- `opened`: alerts first seen during the day;
+- `opened`: alerts opened during the day;
 - `resolved`: alerts resolved during the day (by a person or automatically), whenever opened;
-- `still_open`: alerts unresolved at the day's end: first seen before it, and not resolved
+- `still_open`: alerts unresolved at the day's end: opened before it, and not resolved
   before it (resolved later, or not yet); acknowledged alerts count, they are not resolved;
-- "the day's alerts" are those open at some moment of the day: first seen before its end and
+- "the day's alerts" are those open at some moment of the day: opened before its end and
   not resolved before its start. `by_severity`, `by_type` and the list (at most 50, most
   severe first, then oldest first) are over them;
 - `suppressed`: the sum of `alerts.suppressed_count` over the day's alerts. The table keeps
@@ -20,7 +24,8 @@ What the counts mean, for the day [00:00, 24:00) UTC:
 
 Each alert's status and resolved_at are as of the day's end (a digest built days later says
 what was true that night); its severity and counts are its current ones (the table keeps no
-history of them).
+history of them). A day's digest is queued once: an alert raised after it was queued (a
+late backfill of that day's SLA) shows in later digests as still open, never as opened.
 """
 
 from __future__ import annotations
@@ -39,18 +44,25 @@ from meta_agent.db import Database
 
 MAX_ALERTS = 50
 
-# %(start)s, %(end)s: the day's bounds; an alert is "the day's" when open at some moment of it
+# %(start)s, %(end)s: the day's bounds; an alert is "the day's" when open at some moment of
+# it; o.opened_at is when it opened for the digest (the module docstring says why SLA alerts
+# from the warehouse differ)
 _DAYS_ALERTS = """
 from alerts as a
+cross join lateral (
+    select coalesce(
+        ((a.labels ->> 'sla_day')::date)::timestamp at time zone 'UTC', a.first_seen_at
+    ) as opened_at
+) as o
 left join agents as g using (tenant_id, agent_id)
 where a.tenant_id = %(tenant_id)s
-  and a.first_seen_at < %(end)s
+  and o.opened_at < %(end)s
   and (a.resolved_at is null or a.resolved_at >= %(start)s)
 """
 
 _COUNTS = f"""
 select
-    count(*) filter (where a.first_seen_at >= %(start)s) as opened,
+    count(*) filter (where o.opened_at >= %(start)s) as opened,
     count(*) filter (where a.resolved_at < %(end)s) as resolved,
     count(*) filter (where a.resolved_at is null or a.resolved_at >= %(end)s) as still_open,
     coalesce(sum(a.suppressed_count), 0) as suppressed
@@ -77,7 +89,7 @@ select
 order by
     case a.severity when 'emergency' then 3 when 'critical' then 2 when 'warning' then 1
         else 0 end desc,
-    a.first_seen_at, a.alert_id
+    o.opened_at, a.alert_id
 limit {MAX_ALERTS}
 """
 

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from meta_agent import migrations, tenants
 from meta_agent.alerting.digest import build_digest, queue_digests
@@ -251,3 +252,25 @@ def test_a_tenant_without_digest_channels_queues_nothing(database: shared.TestDa
             return await queue_digests(db, tenant_id=tenant, day=DAY, links=Links())
 
     assert asyncio.run(queue()) == 0
+
+
+def test_an_sla_alert_raised_after_its_day_opens_in_that_days_digest(database: shared.TestDatabase):
+    # the warehouse judges DAY at 04:00 the next morning; its alert belongs to DAY's digest
+    with psycopg.connect(database.owner_url, autocommit=True) as conn:
+        tenant = tenants.create_tenant(conn, "judged late")
+        agent = insert_agent(conn, tenant, "summariser")
+        alert_id = insert_alert(
+            conn, tenant, agent_id=agent, alert_type="sla_breached", severity="critical",
+            first_seen_at=at(1, 4), labels=Jsonb({"source": "warehouse", "sla_day": str(DAY)}),
+        )  # fmt: skip
+
+    async def build(day: dt.date) -> Any:
+        async with Database(database.app_url) as db, db.tenant_transaction(tenant) as conn:
+            return await build_digest(conn, tenant_id=tenant, day=day)
+
+    judged_day = asyncio.run(build(DAY))
+    assert (judged_day.opened, judged_day.still_open) == (1, 1)
+    assert [a.alert_id for a in judged_day.alerts] == [alert_id]
+    assert judged_day.alerts[0].first_seen_at == at(1, 4)  # when it really was raised
+    next_day = asyncio.run(build(DAY + dt.timedelta(days=1)))
+    assert (next_day.opened, next_day.still_open, len(next_day.alerts)) == (0, 1, 1)
