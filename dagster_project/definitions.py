@@ -7,6 +7,7 @@ build the same definitions with `definitions_for`.
 
 import dagster as dg
 
+from dagster_project.alerting import definitions as alerting
 from dagster_project.archive import definitions as archive
 from dagster_project.warehouse import definitions as warehouse
 from meta_agent.connections import resolve_urls
@@ -18,6 +19,7 @@ def definitions_for(database_url: str) -> dg.Definitions:
     return dg.Definitions.merge(
         warehouse.definitions(database_url),
         archive.definitions(database_url, str(get_settings().archive_dir)),
+        alerting.definitions(database_url),
     )
 
 

@@ -1,0 +1,1 @@
+"""The alerting domain: SLA alerts from the day's compliance mart, and the daily digest."""
