@@ -25,8 +25,11 @@ from tests.api.routes import ROUTES
 from tests.api.support import (
     Tenant,
     create_agent,
+    create_channel,
     create_sla,
     create_version,
+    insert_alert,
+    insert_delivery,
     insert_execution,
     insert_mart_rows,
     ok,
@@ -79,13 +82,18 @@ class Holdings:
     actions: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     slas: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    silences: list[str] = field(default_factory=list)
 
     @property
     def secrets(self) -> list[str]:
         """Strings that must never appear in another tenant's responses."""
         return [
             self.marker, str(self.tenant.tenant_id), *self.agents, *self.versions,
-            *self.executions, *self.actions, *self.keys, *self.slas,
+            *self.executions, *self.actions, *self.keys, *self.slas, *self.alerts,
+            *self.channels, *self.rules, *self.silences,
             *(key.key for key in self.tenant.keys.values()),
             *(str(key.api_key_id) for key in self.tenant.keys.values()),
         ]  # fmt: skip
@@ -155,6 +163,7 @@ def populate(
     # archived last: an archived agent takes no new dependencies
     for agent_id in to_archive:
         ok(client.post(f"/v1/agents/{agent_id}/archive", headers=auth))
+    _alerting(client, owner, held)
     for n in range(plan["keys"]):
         issued = ok(
             client.post(
@@ -193,6 +202,27 @@ def _record_health(
     ok(client.post(f"/v1/agents/{agent_id}/circuit", json=body, headers=write))
     body = {"min_calls": 5, "reason": held.marker}
     ok(client.put(f"/v1/agents/{agent_id}/circuit/config", json=body, headers=write))
+
+
+def _alerting(client: TestClient, owner: psycopg.Connection, held: Holdings) -> None:
+    """A channel, a rule, a silence and an alert (with a dead-lettered delivery), all marked."""
+    tenant = held.tenant
+    channel = create_channel(
+        client, tenant, name=held.marker, config={"url": f"https://{held.marker}.example.com"}
+    )
+    held.channels.append(channel["notification_channel_id"])
+    body = {"notification_channel_id": channel["notification_channel_id"], "name": held.marker}
+    rule = ok(client.post("/v1/alert-routes", json=body, headers=tenant.auth("write")), 201)
+    held.rules.append(rule["alert_routing_rule_id"])
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    body = {"matchers": {"agent": held.marker}, "ends_at": ends, "comment": held.marker}
+    silence = ok(client.post("/v1/alert-silences", json=body, headers=tenant.auth("write")), 201)
+    held.silences.append(silence["alert_silence_id"])
+    alert_id = insert_alert(
+        owner, tenant, held.agents[0], title=held.marker, labels={"agent": held.marker}
+    )
+    held.alerts.append(str(alert_id))
+    insert_delivery(owner, tenant, alert_id, channel["notification_channel_id"])
 
 
 def _define_sla(
@@ -289,6 +319,22 @@ READS: dict[str, Callable[[Holdings], list[str]]] = {
     "/v1/agents/{agent_id}/circuit/events": lambda h: [
         f"/v1/agents/{a}/circuit/events?limit=500" for a in h.agents
     ],
+    "/v1/alerts": lambda h: [
+        "/v1/alerts?limit=500",
+        *(f"/v1/alerts?agent={a}" for a in h.agents),
+    ],
+    "/v1/alerts/{alert_id}": lambda h: [f"/v1/alerts/{a}" for a in h.alerts],
+    "/v1/alert-deliveries": lambda h: ["/v1/alert-deliveries?limit=500"],
+    "/v1/notification-channels": lambda h: ["/v1/notification-channels"],
+    "/v1/notification-channels/{notification_channel_id}": lambda h: [
+        f"/v1/notification-channels/{c}" for c in h.channels
+    ],
+    "/v1/alert-routes": lambda h: ["/v1/alert-routes"],
+    "/v1/alert-routes/{alert_routing_rule_id}": lambda h: [
+        f"/v1/alert-routes/{r}" for r in h.rules
+    ],
+    "/v1/alert-silences": lambda h: ["/v1/alert-silences?include_ended=true"],
+    "/v1/alert-settings": lambda h: ["/v1/alert-settings"],
     "/v1/sla/reports": lambda h: [
         *(f"/v1/sla/reports?period={p}" for p in ("daily", "weekly", "monthly")),
         *(f"/v1/sla/reports?period=weekly&agent_id={a}" for a in h.agents),
@@ -350,6 +396,12 @@ def assert_sees_all_of_its_own(client: TestClient, held: Holdings) -> None:
     assert {c["agent_id"] for c in costs["items"]} == set(held.agents)
     fleet = ok(client.get("/v1/health?limit=500", headers=headers))
     assert fleet["counts"]["total"] == len(fleet["items"]) <= len(held.agents)
+    alerts = ok(client.get("/v1/alerts?limit=500", headers=headers))["items"]
+    assert {a["alert_id"] for a in alerts} == set(held.alerts)
+    channels = ok(client.get("/v1/notification-channels", headers=headers))
+    assert {c["notification_channel_id"] for c in channels} == set(held.channels)
+    dead = ok(client.get("/v1/alert-deliveries?status=dead_letter", headers=headers))["items"]
+    assert {d["alert_id"] for d in dead} == set(held.alerts)
     for agent_id in held.agents:
         url = f"/v1/agents/{agent_id}/health/transitions"
         assert ok(client.get(url, headers=headers))["items"][0]["reason"] == held.marker
