@@ -14,6 +14,7 @@ import pytest
 
 from dagster_project.alerting.definitions import definitions
 from dagster_project.alerting.schedules import alerting_daily_job
+from dagster_project.cycle import run_window
 from meta_agent import migrations, tenants
 from meta_agent.alerting.webhook_sink import WebhookSink
 from meta_agent.settings import get_settings
@@ -122,3 +123,16 @@ def test_the_alerting_assets_follow_the_compliance_mart(migrated_database: Any):
     digest = graph.get(dg.AssetKey(["alerting", "alert_digest"]))
     assert digest.parent_keys == {sla.key}
     assert digest.partitions_def == sla.partitions_def
+
+
+def test_a_range_is_one_run_that_handles_each_of_its_days(breached_day: Any, sink: WebhookSink):
+    job = definitions(breached_day.owner_url).resolve_job_def(alerting_daily_job.name)
+    report = run_window(job, DAY - dt.timedelta(days=1), DAY)
+    assert report.success, report.failed_steps
+    with psycopg.connect(breached_day.owner_url) as conn:
+        digests = conn.execute(
+            "select digest_date, status from alert_deliveries where state_change = 'digest'"
+            " order by digest_date"
+        ).fetchall()
+    assert digests == [(DAY - dt.timedelta(days=1), "sent"), (DAY, "sent")]
+    assert sink.wait_for(lambda got: len(got) >= 3, timeout_s=5)
