@@ -80,8 +80,17 @@ def run_day(database_url: str) -> dict[str, dict[str, Any]]:
 def test_a_days_run_raises_its_sla_alerts_and_delivers_its_digest_once(
     breached_day: Any, sink: WebhookSink
 ):
+    with psycopg.connect(breached_day.owner_url, autocommit=True) as conn:
+        # cleared an hour ago, with no realtime worker to resolve it
+        conn.execute(
+            "insert into alerts (tenant_id, alert_type, severity, fingerprint, title,"
+            " first_seen_at, last_seen_at, clear_since) select tenant_id, 'silence', 'warning',"
+            " 'tenant:silence', 'quiet', now() - interval '2 hours', now() - interval '2 hours',"
+            " now() - interval '1 hour' from tenants"
+        )
     first = run_day(breached_day.owner_url)
     assert first["alerting/sla_alerts"]["breached"] == 1
+    assert first["alerting/sla_alerts"]["resolved_cleared"] == 1
     assert first["alerting/sla_alerts"]["per_tenant"] == {
         DAY.isoformat(): {
             "alerted": {
