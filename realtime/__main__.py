@@ -10,22 +10,42 @@ import sys
 
 import redis.asyncio as aioredis
 
+from meta_agent.alerting.burn_alerts import burn_rate_signals
+from meta_agent.alerting.dispatch import Dispatcher, secret_reader
+from meta_agent.alerting.engine import AlertEngine
+from meta_agent.alerting.outbox import Links
 from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
-from meta_agent.settings import load_settings
+from meta_agent.settings import Settings, load_settings
+from realtime.alerts import AlertLoop
 from realtime.worker import Worker
 
 
-async def serve(app_database_url: str, redis_url: str, consumer: str | None, pool: int) -> None:
+async def serve(
+    settings: Settings, app_database_url: str, redis_url: str, consumer: str | None, pool: int
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     client = aioredis.Redis.from_url(redis_url)
+    links = Links(api_url=f"http://{settings.api_host}:{settings.api_port}")
     try:
         async with Database(app_database_url, max_size=pool) as db:
-            await Worker(db, client, consumer=consumer).run(stop)
+            dispatcher = Dispatcher(db, read_secret=secret_reader(settings))
+            alerts = AlertLoop(
+                db,
+                client,
+                engine=AlertEngine(db, links=links),
+                dispatcher=dispatcher,
+                burn_rates=lambda now: burn_rate_signals(db, now),
+            )
+            worker = Worker(db, client, consumer=consumer, alerts=alerts)
+            try:
+                await asyncio.gather(worker.run(stop), alerts.run(stop))
+            finally:
+                await dispatcher.aclose()
     finally:
         await client.aclose()
 
@@ -39,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         urls = resolve_urls(settings)
-        asyncio.run(serve(urls.app_database_url, urls.redis_url, args.consumer, args.pool))
+        asyncio.run(
+            serve(settings, urls.app_database_url, urls.redis_url, args.consumer, args.pool)
+        )
     except MetaAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

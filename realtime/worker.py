@@ -30,6 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM
+from realtime.alerts import AlertLoop
 from realtime.breakers import BreakerEvaluator, Changed
 from realtime.health import HealthEvaluator, Recorded
 from realtime.recovery import Recovery, recover_if_lost, windows_need_rebuild
@@ -95,6 +96,7 @@ class Worker:
         evaluator: HealthEvaluator | None = None,
         windows: RedisWindows | None = None,
         breakers: BreakerEvaluator | None = None,
+        alerts: AlertLoop | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -113,6 +115,7 @@ class Worker:
         self.windows = windows or RedisWindows(client)
         self.evaluator = evaluator or HealthEvaluator(db, client, windows=self.windows)
         self.breakers = breakers or BreakerEvaluator(db, client)
+        self.alerts = alerts
         self.counters = WorkerCounters()
         self._claimed_at: int | None = None
         self._swept_at: int | None = None
@@ -178,20 +181,26 @@ class Worker:
         # Should the worker die between the windows and here, the redelivered entries count
         # for nothing: a missed result, never a doubled one.
         fresh = [e for e, new in zip(executions, applied, strict=True) if new]
-        self.counters.breaker_transitions += await self.breakers.apply(fresh, now_ms)
+        changed = await self.breakers.apply(fresh, now_ms)
+        self.counters.breaker_transitions += changed
         self.counters.acked += await self.client.xack(
             self.stream, self.group, *(entry_id for entry_id, _ in entries)
         )
-        if self._windows_incomplete:  # judged once the rebuild is done, not on half the data
-            return []
-        try:
-            urgent = {e.agent for e in executions if e.failed}
-            recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent)
-        except Exception:  # health must not stop the windows; the sweep evaluates again
-            log.exception("health evaluation failed for %d agents", len(agents))
-            return []
+        recorded: list[Recorded] = []
+        if not self._windows_incomplete:  # judged once the rebuild is done, not on half the data
+            try:
+                urgent = {e.agent for e in executions if e.failed}
+                recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent)
+            except Exception:  # health must not stop the windows; the sweep evaluates again
+                log.exception("health evaluation failed for %d agents", len(agents))
         self.counters.transitions += recorded
+        await self._alert(recorded, changed)
         return recorded
+
+    async def _alert(self, health: Sequence[Recorded], breakers: Sequence[Changed]) -> None:
+        """Transitions become alerts (the loop logs its own failures: never the stream's)."""
+        if self.alerts is not None and (health or breakers):
+            await self.alerts.on_transitions(health, breakers)
 
     async def _slow_call_ms(self, agents: Sequence[AgentKey]) -> dict[AgentKey, int]:
         try:
@@ -224,7 +233,9 @@ class Worker:
         handled += len(fresh)
         if self.evaluator.pending and not self._windows_incomplete:
             try:
-                self.counters.transitions += await self.evaluator.evaluate_pending(self.clock())
+                pending = await self.evaluator.evaluate_pending(self.clock())
+                self.counters.transitions += pending
+                await self._alert(pending, ())
             except Exception:
                 log.exception("health evaluation of put-off agents failed")
         due = self._swept_at is None or now_ms - self._swept_at >= self.sweep_every_ms
@@ -236,13 +247,16 @@ class Worker:
             self._sweeping = asyncio.create_task(self._sweep())
         if self._deadlines_at is None or now_ms - self._deadlines_at >= self.deadline_every_ms:
             self._deadlines_at = now_ms
-            self.counters.breaker_transitions += await self.breakers.sweep_deadlines(self.clock())
+            deadlines = await self.breakers.sweep_deadlines(self.clock())
+            self.counters.breaker_transitions += deadlines
+            await self._alert((), deadlines)
         return handled
 
     async def _sweep(self) -> None:
         try:
             swept = await self.evaluator.sweep(self.clock(), interval_ms=self.sweep_every_ms)
             self.counters.transitions += swept or []
+            await self._alert(swept or [], ())
         except Exception:
             log.exception("health sweep failed")
 

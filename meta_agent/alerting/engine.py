@@ -125,7 +125,9 @@ class AlertEngine:
             severity = severity_of(signal.alert_type, signal.details, policy, signal.severity)
             labels = await _labels(conn, signal)
             # "{agent}" in a title is the agent's name, which detectors do not know
-            signal = replace(signal, title=signal.title.replace("{agent}", labels.get("agent", "agent")))
+            signal = replace(
+                signal, title=signal.title.replace("{agent}", labels.get("agent", "agent"))
+            )
             cursor = await conn.execute(_SILENCED, (signal.at, signal.at, Jsonb(labels)))
             silenced = bool((await cursor.fetchone() or {}).get("exists"))
             for _ in range(3):  # the open alert may be resolved between our insert and select
@@ -238,8 +240,9 @@ class AlertEngine:
             cursor = await conn.execute(
                 "update alerts set clear_since = coalesce(clear_since, %s)"
                 " where tenant_id = %s and fingerprint = %s and status <> 'resolved'"
+                " and (%s::text is null or labels ->> 'source' = %s)"
                 " returning alert_id",
-                (signal.at, signal.tenant_id, signal.fingerprint),
+                (signal.at, signal.tenant_id, signal.fingerprint, signal.source, signal.source),
             )
             row = await cursor.fetchone()
             if row is None:

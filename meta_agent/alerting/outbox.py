@@ -50,8 +50,8 @@ where a.alert_id = %s
 _QUEUE = """
 insert into alert_deliveries (
     alert_delivery_id, tenant_id, alert_id, notification_channel_id, state_change, sequence,
-    payload, next_attempt_at
-) values (%s, %s, %s, %s, %s, %s, %s, %s)
+    payload
+) values (%s, %s, %s, %s, %s, %s, %s)
 on conflict do nothing
 returning alert_delivery_id
 """
@@ -131,7 +131,6 @@ async def queue(
                 state_change,
                 sequence,
                 Jsonb(notification.model_dump(mode="json")),
-                at,
             ),
         )
         queued += cursor.rowcount

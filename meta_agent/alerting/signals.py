@@ -54,6 +54,9 @@ class Clear:
     alert_type: AlertType
     at: dt.datetime
     reason: str = ""
+    # only an alert opened by this source clears: the burn-rate rules must not resolve the
+    # warehouse's sla_at_risk of the same agent, which judges the whole period's budget
+    source: str | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -33,6 +33,11 @@ from meta_agent.alerting.channels.signature import (
 _MAX_BODY = 5 * 1024 * 1024
 
 
+class _Server(ThreadingHTTPServer):
+    # the default backlog of 5 refuses connections when a dispatcher sends a burst at once
+    request_queue_size = 256
+
+
 @dataclass(frozen=True)
 class Received:
     event: str | None
@@ -57,7 +62,7 @@ class WebhookSink:
         self.rejected = 0
         self._failures: list[int] = []
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server = _Server((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

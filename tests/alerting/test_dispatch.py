@@ -1,0 +1,160 @@
+"""The dispatcher against the real Postgres and a local signed-webhook receiver: queued
+deliveries arrive once and verified; a channel that is down is retried with backoff and then
+dead-lettered with its last error, never dropped silently; two dispatchers racing send each
+delivery once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from meta_agent.alerting.dispatch import Dispatcher, backoff_s, secret_reader
+from meta_agent.alerting.engine import AlertEngine
+from meta_agent.alerting.signals import Fire
+from meta_agent.alerting.webhook_sink import WebhookSink
+from meta_agent.db import Database
+from meta_agent.settings import load_settings
+from tests.alerting.conftest import Agent, add_webhook_channel, run_with_db
+
+# deliveries are due from their created_at (the database's clock): rounds run from now on
+T0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+
+
+def dispatcher(db: Database) -> Dispatcher:
+    return Dispatcher(db, read_secret=secret_reader(load_settings()))
+
+
+def statuses(owner: psycopg.Connection, tenant_id: Any) -> list[tuple[Any, ...]]:
+    return owner.execute(
+        "select status, attempts, last_error is not null, response_code from alert_deliveries"
+        " where tenant_id = %s order by created_at",
+        (tenant_id,),
+    ).fetchall()
+
+
+def test_a_queued_alert_arrives_once_signed_and_is_marked_sent(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    agent = make_agent()
+    with WebhookSink(sink_secret) as sink:
+        add_webhook_channel(owner_conn, agent.tenant_id, sink.url)
+
+        async def body(db: Database) -> Any:
+            engine = AlertEngine(db)
+            d = dispatcher(db)
+            await engine.fire(Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0))
+            first = await d.dispatch_due(T0)
+            again = await d.dispatch_due(T0 + dt.timedelta(hours=1))
+            await d.aclose()
+            return first, again
+
+        first, again = run_with_db(migrated_database.app_url, body)
+        assert (first.sent, again.sent) == (1, 0)
+        assert sink.wait_for(lambda got: len(got) >= 1, timeout_s=5)
+        [got] = sink.received
+        assert got.verified and got.event == "alert.opened" and sink.duplicates == 0
+        assert got.body is not None and got.body["alert"]["agent_name"] == "invoice-bot"
+    assert statuses(owner_conn, agent.tenant_id) == [("sent", 1, False, 200)]
+
+
+def test_a_channel_down_is_retried_with_backoff_then_dead_lettered(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    recovering, down = make_agent(), make_agent()
+    owner_conn.execute(
+        'update tenants set settings = \'{"alerting": {"max_attempts": 3}}\' where tenant_id = %s',
+        (down.tenant_id,),
+    )
+    with WebhookSink(sink_secret) as sink:
+        add_webhook_channel(owner_conn, recovering.tenant_id, sink.url)
+        add_webhook_channel(owner_conn, down.tenant_id, sink.url)
+
+        async def body(db: Database) -> Any:
+            engine = AlertEngine(db)
+            d = dispatcher(db)
+            sink.fail_next(2, 500)
+            await engine.fire(Fire(recovering.tenant_id, recovering.agent_id, "silence", "t", T0))
+            rounds = []
+            for minute in range(5):
+                rounds.append(await d.dispatch_due(T0 + dt.timedelta(minutes=minute)))
+            sink.fail_next(3, 503)
+            await engine.fire(Fire(down.tenant_id, down.agent_id, "silence", "t", T0))
+            for minute in range(5, 10):
+                rounds.append(await d.dispatch_due(T0 + dt.timedelta(minutes=minute)))
+            await d.aclose()
+            return rounds
+
+        rounds = run_with_db(migrated_database.app_url, body)
+        assert [(r.sent, r.retrying, r.dead_lettered) for r in rounds] == [
+            (0, 1, 0),
+            (0, 1, 0),
+            (1, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+            (0, 1, 0),
+            (0, 1, 0),
+            (0, 0, 1),
+            (0, 0, 0),
+            (0, 0, 0),
+        ]
+    assert statuses(owner_conn, recovering.tenant_id) == [("sent", 3, False, 200)]
+    assert statuses(owner_conn, down.tenant_id) == [("dead_letter", 3, True, 503)]
+
+
+def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
+    import random
+
+    rng = random.Random(7)
+    waits = [backoff_s(n, 300.0, rng=rng) for n in range(1, 12)]
+    for n, wait in enumerate(waits, start=1):
+        ceiling = min(300.0, 2.0 ** (n - 1))
+        assert ceiling / 2 <= wait <= ceiling
+
+
+def test_two_dispatchers_racing_send_each_delivery_once(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    first = make_agent()
+    with owner_conn.cursor() as cur:
+        cur.execute(
+            "insert into agents (tenant_id, name)"
+            " select %s, 'racer-' || g from generate_series(1, 199) as g",
+            (first.tenant_id,),
+        )
+    ids = [
+        r[0]
+        for r in owner_conn.execute(
+            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
+        ).fetchall()
+    ]
+    with WebhookSink(sink_secret) as sink:
+        add_webhook_channel(owner_conn, first.tenant_id, sink.url)
+
+        async def body(db: Database) -> Any:
+            engine = AlertEngine(db)
+            for agent_id in ids:
+                await engine.fire(Fire(first.tenant_id, agent_id, "circuit_opened", "t", T0))
+            a, b = dispatcher(db), dispatcher(db)
+            a.batch_size = b.batch_size = 25
+            reports = await asyncio.gather(a.dispatch_due(T0), b.dispatch_due(T0))
+            await a.aclose()
+            await b.aclose()
+            return reports
+
+        reports = run_with_db(migrated_database.app_url, body, pool=8)
+        assert sum(r.sent for r in reports) == 200, reports
+        assert sink.wait_for(lambda got: len(got) >= 200, timeout_s=10)
+        assert len(sink.received) == 200 and sink.duplicates == 0
