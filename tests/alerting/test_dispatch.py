@@ -59,8 +59,11 @@ def test_a_queued_alert_arrives_once_signed_and_is_marked_sent(
         assert (first.sent, again.sent) == (1, 0)
         assert sink.wait_for(lambda got: len(got) >= 1, timeout_s=5)
         [got] = sink.received
-        assert got.verified and got.event == "alert.opened" and sink.duplicates == 0
-        assert got.body is not None and got.body["alert"]["agent_name"] == "invoice-bot"
+        assert got.verified
+        assert got.event == "alert.opened"
+        assert sink.duplicates == 0
+        assert got.body is not None
+        assert got.body["alert"]["agent_name"] == "invoice-bot"
     assert statuses(owner_conn, agent.tenant_id) == [("sent", 1, False, 200)]
 
 
@@ -157,4 +160,5 @@ def test_two_dispatchers_racing_send_each_delivery_once(
         reports = run_with_db(migrated_database.app_url, body, pool=8)
         assert sum(r.sent for r in reports) == 200, reports
         assert sink.wait_for(lambda got: len(got) >= 200, timeout_s=10)
-        assert len(sink.received) == 200 and sink.duplicates == 0
+        assert len(sink.received) == 200
+        assert sink.duplicates == 0

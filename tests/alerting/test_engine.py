@@ -24,7 +24,9 @@ def at(seconds: float) -> dt.datetime:
 
 
 def fire(agent: Agent, seconds: float, alert_type: Any = "health_critical", **kw: Any) -> Fire:
-    return Fire(agent.tenant_id, agent.agent_id, alert_type, "{agent} is critical", at(seconds), **kw)
+    return Fire(
+        agent.tenant_id, agent.agent_id, alert_type, "{agent} is critical", at(seconds), **kw
+    )
 
 
 def clear(agent: Agent, seconds: float, alert_type: Any = "health_critical") -> Clear:
@@ -67,8 +69,10 @@ def test_a_flapping_agent_notifies_once_per_state_change_per_channel(
         return first, reminder, early, late
 
     first, reminder, early, late = run_with_db(migrated_database.app_url, body)
-    assert first.opened and first.state_change == "opened"
-    assert reminder.state_change == "repeated" and not reminder.opened
+    assert first.opened
+    assert first.state_change == "opened"
+    assert reminder.state_change == "repeated"
+    assert not reminder.opened
     assert (early, late) == (0, 1)
     assert deliveries(owner_conn, agent) == [
         ("ops-a", "opened", 0, 0),
@@ -142,16 +146,15 @@ def test_acknowledge_and_resolve_record_who_and_when_and_refuse_twice(
         reopened = await engine.fire(fire(agent, 7500))
         return opened, acked, quiet, resolved, errors, reopened
 
-    opened, acked, quiet, resolved, errors, reopened = run_with_db(
-        migrated_database.app_url, body
-    )
+    opened, acked, quiet, resolved, errors, reopened = run_with_db(migrated_database.app_url, body)
     assert (acked.state_change, quiet.state_change, resolved.state_change) == (
         "acknowledged",
         None,
         "resolved",
     )
     assert errors == ["resolved", "resolved"]
-    assert reopened.opened and reopened.alert_id != opened.alert_id
+    assert reopened.opened
+    assert reopened.alert_id != opened.alert_id
     row = owner_conn.execute(
         "select acknowledged_by, resolved_by, auto_resolved, seconds_to_acknowledge,"
         " seconds_to_resolve from alerts where alert_id = %s",

@@ -78,7 +78,8 @@ def test_breaker_transitions_open_and_close_the_circuit_alert() -> None:
     signals = breaker_signals(AGENT, [opened, half, closed])
     assert kinds(signals) == [("Fire", "circuit_opened"), ("Clear", "circuit_opened")]
     fire = signals[0]
-    assert isinstance(fire, Fire) and fire.details["consecutive_opens"] == 3
+    assert isinstance(fire, Fire)
+    assert fire.details["consecutive_opens"] == 3
     assert isinstance(signals[1], Clear)
 
 
@@ -139,7 +140,8 @@ def test_a_critical_agent_is_alerted_through_the_loop_and_resolved_when_it_recov
         arrived, events = run(migrated_database.app_url, redis_url, body, pool=8)
         assert arrived, "the critical alert did not reach the channel"
         first = sink.received[0]
-        assert first.verified and first.event == "alert.opened"
+        assert first.verified
+        assert first.event == "alert.opened"
         assert first.body is not None
         assert first.body["alert"]["alert_type"] == "health_critical"
         assert first.body["alert"]["details"]["to_state"] == "critical"
