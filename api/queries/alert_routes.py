@@ -19,7 +19,7 @@ _COLUMNS = sql.SQL(
 async def check_references(
     conn: Conn, *, channel_id: uuid.UUID | None, agent_id: uuid.UUID | None
 ) -> None:
-    """422 naming the field when the channel or agent is not the tenant's (RLS hides others')."""
+    """404 naming the field when the channel or agent is not the tenant's (RLS hides others')."""
     problems = []
     if channel_id is not None:
         cursor = await conn.execute(
@@ -37,7 +37,7 @@ async def check_references(
             {"location": ["body", field], "message": message, "type": "invalid_reference"}
             for field, message in problems
         ]
-        raise ApiError(422, "; ".join(m for _, m in problems), details=details)
+        raise ApiError(404, "; ".join(m for _, m in problems), details=details)
 
 
 async def list_rules(conn: Conn) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from psycopg.types.json import Jsonb
 
 from api.deps import ReadSession, WriteSession
+from api.schemas.alert_settings import AlertPolicyBody
 from meta_agent.alerting.policy import SETTINGS_KEY, AlertPolicy, load_policy
 
 router = APIRouter(prefix="/alert-settings", tags=["alert settings"])
@@ -22,10 +23,10 @@ async def get_alert_settings(session: ReadSession) -> AlertPolicy:
     response_model=AlertPolicy,
     summary="Replace the tenant's alerting policy (a field left out takes its default)",
 )
-async def put_alert_settings(body: AlertPolicy, session: WriteSession) -> AlertPolicy:
+async def put_alert_settings(body: AlertPolicyBody, session: WriteSession) -> AlertPolicy:
     await session.conn.execute(
         "update tenants set settings = jsonb_set(coalesce(settings, '{}'), %s, %s)"
         " where tenant_id = %s",
         ([SETTINGS_KEY], Jsonb(body.model_dump(mode="json")), session.tenant_id),
     )
-    return body
+    return AlertPolicy.model_validate(body.model_dump())

@@ -89,7 +89,7 @@ def test_a_rule_names_only_its_own_tenants_channel_and_agent(client, tenant, oth
         ({"notification_channel_id": own["notification_channel_id"],
           "agent_id": their_agent["agent_id"]}, "agent_id"),
     ):  # fmt: skip
-        error = assert_error(client.post(ROUTES, json=body, headers=tenant.auth()), 422)
+        error = assert_error(client.post(ROUTES, json=body, headers=tenant.auth()), 404)
         assert error["details"][0]["location"] == ["body", field]
     assert ok(client.get(ROUTES, headers=tenant.auth())) == []
 
@@ -104,7 +104,7 @@ def test_a_rule_names_only_its_own_tenants_channel_and_agent(client, tenant, oth
     )  # fmt: skip
     move = {"notification_channel_id": theirs["notification_channel_id"]}
     url = f"{ROUTES}/{mine['alert_routing_rule_id']}"
-    assert_error(client.patch(url, json=move, headers=tenant.auth()), 422)
+    assert_error(client.patch(url, json=move, headers=tenant.auth()), 404, "not_found")
 
 
 def test_a_silence_mutes_matching_alerts_until_it_is_expired(client, owner, urls, tenant):

@@ -40,6 +40,7 @@ from tests.api.support import (
     World,
     create_agent,
     create_sla,
+    insert_alert,
     insert_execution,
     insert_mart_rows,
     ok,
@@ -197,6 +198,51 @@ def fits_a_breaker(case: schemathesis.Case) -> None:
         body["max_open_duration_ms"] = max(first, longest)
 
 
+# a working config of each channel kind: no document can say which configs a kind accepts
+CHANNEL_CONFIGS: dict[str, dict[str, Any]] = {
+    "webhook": {"url": "https://hooks.example.com/fuzzed"},
+    "slack": {},
+    "email": {"to": ["oncall@example.com"], "from_email": "alerts@example.com"},
+    "clickup": {"list_id": "901"},
+}
+
+
+def works_as_a_channel(case: schemathesis.Case) -> None:
+    """A valid channel body has a config its kind accepts, the secret that kind needs and one
+    secret at most: rules across fields and kinds, 422s no document can rule out. (The seeded
+    channels are webhooks, which always need a secret.)"""
+    body = case.body
+    if not case.operation.path.startswith("/v1/notification-channels"):
+        return
+    if not isinstance(body, dict):
+        return
+    if body.get("secret_env_var") == "METAAGENT_SECRET_KEY":
+        body["secret_env_var"] = "METAAGENT_SECRET_FUZZED"
+    if body.get("secret") is not None:
+        body.pop("secret_env_var", None)
+    body.pop("remove_secret", None)
+    if case.operation.method.upper() == "POST":
+        body["config"] = CHANNEL_CONFIGS[body["kind"]]
+        if body.get("secret") is None and body.get("secret_env_var") is None:
+            body["secret"] = "fuzzed-secret"
+    elif "config" in body:
+        body["config"] = CHANNEL_CONFIGS["webhook"]
+
+
+def ends_after_it_starts(case: schemathesis.Case) -> None:
+    """A valid silence ends after it starts (or after now): a rule across fields."""
+    body = case.body
+    if case.operation.path != "/v1/alert-silences" or not isinstance(body, dict):
+        return
+    if not isinstance(body.get("ends_at"), str):
+        return
+    start = body.get("starts_at")
+    begins = dt.datetime.fromisoformat(start) if isinstance(start, str) else None
+    if dt.datetime.fromisoformat(body["ends_at"]) <= (begins or dt.datetime.now(dt.UTC)):
+        body.pop("starts_at", None)
+        body["ends_at"] = "2999-01-01T00:00:00Z"
+
+
 def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known:
     worlds: list[World] = [seed_world(client, owner, tenant) for _ in range(2)]
     for world in worlds:
@@ -225,6 +271,13 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         "execution_id": [str(e) for w in worlds for e in w.execution_ids],
         "api_key_id": spares,
         "sla_definition_id": slas,
+        # open alerts to acknowledge and resolve, dead letters to retry
+        "alert_id": [str(w.alerting.alert_id) for w in worlds]
+        + [str(insert_alert(owner, tenant, worlds[0].agent_id)) for _ in range(6)],
+        "alert_delivery_id": [str(w.alerting.alert_delivery_id) for w in worlds],
+        "notification_channel_id": [str(w.alerting.notification_channel_id) for w in worlds],
+        "alert_routing_rule_id": [str(w.alerting.alert_routing_rule_id) for w in worlds],
+        "alert_silence_id": [str(w.alerting.alert_silence_id) for w in worlds],
     }
     archivable = [create_agent(client, tenant)["agent_id"] for _ in range(2)]
     retirable = [
@@ -258,6 +311,8 @@ def seed(client: TestClient, owner: psycopg.Connection, tenant: Tenant) -> Known
         ),
         "/v1/executions": _cursor(client, tenant, "/v1/executions"),
         "/v1/sla-definitions": _cursor(client, tenant, "/v1/sla-definitions"),
+        "/v1/alerts": _cursor(client, tenant, "/v1/alerts"),
+        "/v1/alert-deliveries": _cursor(client, tenant, "/v1/alert-deliveries"),
     }
     # seed_world makes each world's agent depend on its other agent
     edges = [(str(w.agent_id), str(w.other_agent_id)) for w in worlds]
@@ -321,6 +376,8 @@ def test_every_operation_conforms_to_the_openapi_document(
         orders_threshold_pairs(case)
         fits_a_breaker(case)
         keeps_a_target(case)
+        works_as_a_channel(case)
+        ends_after_it_starts(case)
     response = case.call_and_validate(headers=fuzzed_tenant.auth("admin"))
     known.statuses[case.operation.label][response.status_code] += 1
 
