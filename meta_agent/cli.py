@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from meta_agent import embedded, migrations, tenants
+from meta_agent.alerts_cli import alerts_app
 from meta_agent.archive.cli import archive_app
 from meta_agent.connections import ServerUrls, describe, resolve_urls
 from meta_agent.errors import MetaAgentError
@@ -41,6 +42,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(archive_app, name="archive")
 app.add_typer(health_app, name="health")
 app.add_typer(circuit_app, name="circuit")
+app.add_typer(alerts_app, name="alerts")
 console = Console(stderr=False, highlight=False)
 
 
