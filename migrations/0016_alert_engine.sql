@@ -82,3 +82,24 @@ as $$
 $$;
 revoke all on function app.tenants_with_cleared_alerts(timestamptz) from public;
 grant execute on function app.tenants_with_cleared_alerts(timestamptz) to meta_agent_app;
+
+-- METAAGENT_SECRET_KEY encrypts every stored secret: it matches the secret variable pattern,
+-- but no channel, integration or webhook may name it (it would be sent out as theirs).
+alter table notification_channels
+add constraint notification_channels_not_the_master_key
+check (secret_env_var <> 'METAAGENT_SECRET_KEY');
+alter table integrations
+add constraint integrations_not_the_master_key check (secret_env_var <> 'METAAGENT_SECRET_KEY');
+alter table webhook_subscriptions
+add constraint webhook_subscriptions_not_the_master_key
+check (signing_secret_env_var <> 'METAAGENT_SECRET_KEY');
+
+-- The budget detector's walk, for the same reason as the functions above.
+create function app.tenants_with_cost_budgets() returns setof uuid
+language sql stable security definer
+set search_path = pg_catalog, public
+as $$
+    select distinct b.tenant_id from public.cost_budgets as b where b.enabled
+$$;
+revoke all on function app.tenants_with_cost_budgets() from public;
+grant execute on function app.tenants_with_cost_budgets() to meta_agent_app;

@@ -25,6 +25,8 @@ create table raw.agent_execution_hourly (
     agent_id uuid not null,
     executions bigint not null default 0,
     failures bigint not null default 0,
+    -- of every execution, decided or not: the budget alerts sum it
+    cost_usd numeric(20, 8) not null default 0,
     primary key (tenant_id, hour, agent_id)
 );
 select app.enable_tenant_rls('raw.agent_execution_hourly');
@@ -38,21 +40,24 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    insert into raw.agent_execution_hourly as h (tenant_id, hour, agent_id, executions, failures)
+    insert into raw.agent_execution_hourly as h (
+        tenant_id, hour, agent_id, executions, failures, cost_usd
+    )
     select tenant_id,
            date_trunc('hour', started_at, 'UTC'),
            agent_id,
-           count(*),
-           count(*) filter (where status in ('failure', 'timeout'))
+           count(*) filter (where status in ('success', 'failure', 'timeout')),
+           count(*) filter (where status in ('failure', 'timeout')),
+           coalesce(sum(cost_usd), 0)
     from new_executions
-    where status in ('success', 'failure', 'timeout')
     group by 1, 2, 3
     -- concurrent batches of one agent meet on the same hour's row; sorted keys mean two
     -- batches always lock their rows in the same order, so they wait instead of deadlocking
     order by 1, 2, 3
     on conflict (tenant_id, hour, agent_id) do update
     set executions = h.executions + excluded.executions,
-        failures = h.failures + excluded.failures;
+        failures = h.failures + excluded.failures,
+        cost_usd = h.cost_usd + excluded.cost_usd;
     return null;
 end
 $$;
@@ -80,12 +85,12 @@ revoke all on function app.tenants_with_success_rate_slas() from public;
 grant execute on function app.tenants_with_success_rate_slas() to meta_agent_app;
 
 -- what was stored before this migration
-insert into raw.agent_execution_hourly (tenant_id, hour, agent_id, executions, failures)
+insert into raw.agent_execution_hourly (tenant_id, hour, agent_id, executions, failures, cost_usd)
 select tenant_id,
        date_trunc('hour', started_at, 'UTC'),
        agent_id,
-       count(*),
-       count(*) filter (where status in ('failure', 'timeout'))
+       count(*) filter (where status in ('success', 'failure', 'timeout')),
+       count(*) filter (where status in ('failure', 'timeout')),
+       coalesce(sum(cost_usd), 0)
 from raw.executions
-where status in ('success', 'failure', 'timeout')
 group by 1, 2, 3;

@@ -11,6 +11,7 @@ import sys
 import redis.asyncio as aioredis
 
 from meta_agent.alerting.burn_alerts import burn_rate_signals
+from meta_agent.alerting.detectors import budget_signals, spike_signals
 from meta_agent.alerting.dispatch import Dispatcher, secret_reader
 from meta_agent.alerting.engine import AlertEngine
 from meta_agent.alerting.outbox import Links
@@ -18,7 +19,7 @@ from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
 from meta_agent.settings import Settings, load_settings
-from realtime.alerts import AlertLoop
+from realtime.alerts import AlertLoop, Detector
 from realtime.worker import Worker
 
 
@@ -39,7 +40,11 @@ async def serve(
                 client,
                 engine=AlertEngine(db, links=links),
                 dispatcher=dispatcher,
-                burn_rates=lambda now: burn_rate_signals(db, now),
+                detectors=[
+                    Detector("burn_rates", 60.0, lambda now: burn_rate_signals(db, now)),
+                    Detector("spikes", 15.0, lambda now: spike_signals(db, now)),
+                    Detector("budgets", 60.0, lambda now: budget_signals(db, now)),
+                ],
             )
             worker = Worker(db, client, consumer=consumer, alerts=alerts)
             try:

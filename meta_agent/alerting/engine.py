@@ -125,9 +125,8 @@ class AlertEngine:
             severity = severity_of(signal.alert_type, signal.details, policy, signal.severity)
             labels = await _labels(conn, signal)
             # "{agent}" in a title is the agent's name, which detectors do not know
-            signal = replace(
-                signal, title=signal.title.replace("{agent}", labels.get("agent", "agent"))
-            )
+            name = labels.get("agent", "tenant" if signal.agent_id is None else "agent")
+            signal = replace(signal, title=signal.title.replace("{agent}", name))
             cursor = await conn.execute(_SILENCED, (signal.at, signal.at, Jsonb(labels)))
             silenced = bool((await cursor.fetchone() or {}).get("exists"))
             for _ in range(3):  # the open alert may be resolved between our insert and select

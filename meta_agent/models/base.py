@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 EMBEDDING_DIMENSIONS = 384
 
@@ -34,8 +34,21 @@ Embedding = Annotated[
 CostUsd = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=8)]
 # jsonb with `check (jsonb_typeof(...) = 'object')`
 JsonObject = dict[str, Any]
+
+
 # secret references name a server environment variable with this fixed prefix (see 0004)
-SecretEnvVar = Annotated[str, Field(pattern=r"^METAAGENT_SECRET_[A-Z0-9_]{1,100}$")]
+def _not_the_master_key(name: str) -> str:
+    if name == "METAAGENT_SECRET_KEY":
+        raise ValueError("METAAGENT_SECRET_KEY encrypts the stored secrets; it is no one's secret")
+    return name
+
+
+# any METAAGENT_SECRET_* name but METAAGENT_SECRET_KEY (see `_not_the_master_key`)
+SecretEnvVar = Annotated[
+    str,
+    Field(pattern=r"^METAAGENT_SECRET_[A-Z0-9_]{1,100}$"),
+    AfterValidator(_not_the_master_key),
+]
 # text with `check (length(...) between 1 and 200)`
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 

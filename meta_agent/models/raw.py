@@ -127,3 +127,4 @@ class AgentExecutionHourly(TableModel):
     agent_id: uuid.UUID
     executions: int = Field(default=0, ge=0)
     failures: int = Field(default=0, ge=0)
+    cost_usd: Decimal = Decimal(0)

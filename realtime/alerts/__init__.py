@@ -2,7 +2,7 @@
 signals (`transitions`), and a background loop (`loop`) sends queued deliveries, resolves
 alerts whose condition stayed clear, and runs the periodic detectors."""
 
-from realtime.alerts.loop import AlertLoop
+from realtime.alerts.loop import AlertLoop, Detector
 from realtime.alerts.transitions import breaker_signals, health_signals
 
-__all__ = ["AlertLoop", "breaker_signals", "health_signals"]
+__all__ = ["AlertLoop", "Detector", "breaker_signals", "health_signals"]

@@ -4,8 +4,9 @@
   become signals for the engine at once (a critical agent is an alert within the batch).
 - `run`: in the background, sends queued deliveries as soon as the engine queues one (and
   every `poll_s` anyway, for retries and for what other workers queued), resolves alerts whose
-  condition stayed clear, and every `burn_every_s` evaluates the SLA burn-rate rules — the
-  last under a Redis lock, so one worker of many does it.
+  condition stayed clear, and runs the periodic detectors (SLA burn rates, spikes against
+  each agent's baseline, cost budgets), each at its own interval under a Redis lock, so one
+  worker of many runs it.
 
 Alert state changes are also published on the tenant's event channel
 (`{"type": "alert", ...}`), so WebSocket clients see alerts open and close.
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,10 +39,17 @@ from realtime.health import Recorded
 
 log = logging.getLogger(__name__)
 
-BURN_LOCK_KEY = "metaagent:alerts:burn_rates"
+LOCK_PREFIX = "metaagent:alerts:detector"
 
-# Periodic detectors: given now, they return the signals to apply
-Detector = Callable[[dt.datetime], Awaitable[Sequence[Signal]]]
+
+@dataclass(frozen=True)
+class Detector:
+    """A periodic detector: given now, the signals it sees; run every `every_s` by one
+    worker (whoever takes the lock `metaagent:alerts:detector:<name>` first)."""
+
+    name: str
+    every_s: float
+    detect: Callable[[dt.datetime], Awaitable[Sequence[Signal]]]
 
 
 class AlertLoop:
@@ -52,8 +62,7 @@ class AlertLoop:
         dispatcher: Dispatcher,
         poll_s: float = 1.0,
         resolve_every_s: float = 5.0,
-        burn_every_s: float = 60.0,
-        burn_rates: Detector | None = None,
+        detectors: Sequence[Detector] = (),
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.db = db
@@ -62,8 +71,7 @@ class AlertLoop:
         self.dispatcher = dispatcher
         self.poll_s = poll_s
         self.resolve_every_s = resolve_every_s
-        self.burn_every_s = burn_every_s
-        self.burn_rates = burn_rates
+        self.detectors = detectors
         self.clock = clock
         self.wake = asyncio.Event()
         self.sent = DispatchReport()
@@ -127,7 +135,8 @@ class AlertLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch, auto-resolve and detect until `stop` is set."""
         loop = asyncio.get_running_loop()
-        resolved_at = burned_at = -float("inf")
+        resolved_at = -float("inf")
+        detected_at = {d.name: -float("inf") for d in self.detectors}
         while not stop.is_set():
             await _first_of(self.wake, stop, timeout_s=self.poll_s)
             if stop.is_set():
@@ -137,9 +146,10 @@ class AlertLoop:
             if loop.time() - resolved_at >= self.resolve_every_s:
                 resolved_at = loop.time()
                 await self._guarded("auto-resolve", self._resolve)
-            if self.burn_rates is not None and loop.time() - burned_at >= self.burn_every_s:
-                burned_at = loop.time()
-                await self._guarded("burn-rate rules", self._burn)
+            for detector in self.detectors:
+                if loop.time() - detected_at[detector.name] >= detector.every_s:
+                    detected_at[detector.name] = loop.time()
+                    await self._guarded(detector.name, functools.partial(self._detect, detector))
 
     async def _guarded(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -153,12 +163,17 @@ class AlertLoop:
     async def _resolve(self) -> None:
         await self.engine.resolve_cleared(self.clock())
 
-    async def _burn(self) -> None:
-        assert self.burn_rates is not None
-        lock_ms = int(self.burn_every_s * 1000)
-        if not await self.client.set(BURN_LOCK_KEY, "1", nx=True, px=lock_ms):
-            return  # another worker's turn
-        await self.apply(await self.burn_rates(self.clock()))
+    async def _detect(self, detector: Detector) -> None:
+        await self.detect(detector)
+
+    async def detect(self, detector: Detector) -> list[Outcome] | None:
+        """Run one detector if no other worker did within its interval (None: not our
+        turn); the alerts its signals fired."""
+        lock_ms = max(1, int(detector.every_s * 1000))
+        key = f"{LOCK_PREFIX}:{detector.name}"
+        if not await self.client.set(key, "1", nx=True, px=lock_ms):
+            return None
+        return await self.apply(await detector.detect(self.clock()))
 
 
 async def _first_of(a: asyncio.Event, b: asyncio.Event, *, timeout_s: float) -> None:

@@ -20,8 +20,11 @@ from meta_agent.db import Database
 from meta_agent.settings import load_settings
 from tests.alerting.conftest import Agent, add_webhook_channel, run_with_db
 
-# deliveries are due from their created_at (the database's clock): rounds run from now on
-T0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+
+def soon() -> dt.datetime:
+    """A moment just ahead: deliveries are due from their created_at (the database's clock),
+    so rounds run from now on."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
 
 
 def dispatcher(db: Database) -> Dispatcher:
@@ -42,6 +45,7 @@ def test_a_queued_alert_arrives_once_signed_and_is_marked_sent(
     make_agent: Callable[..., Agent],
     sink_secret: str,
 ) -> None:
+    T0 = soon()
     agent = make_agent()
     with WebhookSink(sink_secret) as sink:
         add_webhook_channel(owner_conn, agent.tenant_id, sink.url)
@@ -73,6 +77,7 @@ def test_a_channel_down_is_retried_with_backoff_then_dead_lettered(
     make_agent: Callable[..., Agent],
     sink_secret: str,
 ) -> None:
+    T0 = soon()
     recovering, down = make_agent(), make_agent()
     owner_conn.execute(
         'update tenants set settings = \'{"alerting": {"max_attempts": 3}}\' where tenant_id = %s',
@@ -130,6 +135,7 @@ def test_two_dispatchers_racing_send_each_delivery_once(
     make_agent: Callable[..., Agent],
     sink_secret: str,
 ) -> None:
+    T0 = soon()
     first = make_agent()
     with owner_conn.cursor() as cur:
         cur.execute(
