@@ -35,6 +35,11 @@ from meta_agent.simulate import (
     load_fleet,
     planned_faults,
 )
+from meta_agent.simulate.alert_sink import (
+    demo_alert_sink,
+    describe_received,
+    wait_for_resolution,
+)
 from meta_agent.simulate.live import replay_live
 from meta_agent.simulate.outage import run_outage
 from meta_agent.simulate.sla import seed_sla_definitions
@@ -223,22 +228,32 @@ def _run_live(
     through the SDK, as real agents do; then one of them lives through an outage."""
     environ = {**os.environ, "METAAGENT_HOME": str(settings.home)}
     api, worker = ApiProcess(environ), RealtimeProcess(environ)
-    api.start()
-    try:
-        worker.start(urls.redis_url)
-        _run_live_agents(urls, api.url, key, seed=seed)
-        console.rule("realtime: a vendor outage, live")
-        began = time.perf_counter()
-        report = run_outage(api.url, key, urls.redis_url, tenant_id, say=console.print)
-    finally:
-        worker.stop()
-        api.stop()
-    console.print(
-        f"outage: {report.ran} executions ran ({report.failed} failed), {report.refused} refused"
-        f" by the SDK while the breaker was open; breaker "
-        f"{'closed again after its probes' if report.recovered else 'did NOT close'}"
-        f" ({time.perf_counter() - began:.1f} s)"
-    )
+    with (
+        psycopg.connect(urls.database_url, autocommit=True) as conn,
+        demo_alert_sink(conn, settings, tenant_id) as sink,
+    ):
+        api.start()
+        try:
+            worker.start(urls.redis_url)
+            _run_live_agents(urls, api.url, key, seed=seed)
+            console.rule("realtime: a vendor outage, live")
+            began, clock = time.perf_counter(), time.monotonic()
+            report = run_outage(api.url, key, urls.redis_url, tenant_id, say=console.print)
+            console.print(
+                f"outage: {report.ran} executions ran ({report.failed} failed),"
+                f" {report.refused} refused by the SDK while the breaker was open; breaker "
+                f"{'closed again after its probes' if report.recovered else 'did NOT close'}"
+                f" ({time.perf_counter() - began:.1f} s)"
+            )
+            # the closed breaker clears its alert; the demo policy resolves it 5 s later
+            resolved = wait_for_resolution(sink, "circuit_opened", timeout_s=15)
+        finally:
+            worker.stop()
+            api.stop()
+        console.rule(f"alerts delivered to the demo's webhook channel ({sink.url})")
+        describe_received(sink, clock, console.print)
+    if not resolved:
+        console.print("the circuit alert's resolution did not arrive within 15 s")
     # health may already be critical from a run minutes ago (its 5-minute window remembers);
     # the breaker starts closed every time, so its round trip is what must be seen
     if not (report.saw("breaker", "open") and report.recovered):

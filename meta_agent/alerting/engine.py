@@ -56,6 +56,7 @@ class Outcome:
     opened: bool  # this call opened the alert
     state_change: StateChange | None  # what was notified; None: suppressed or nothing owed
     queued: int  # deliveries queued for it
+    title: str = ""
 
 
 _OPEN = """
@@ -181,7 +182,7 @@ class AlertEngine:
                 suppressed_since_last=0,
                 links=self.links,
             )
-        return Outcome(row["alert_id"], severity, True, verdict.state_change, queued)
+        return Outcome(row["alert_id"], severity, True, verdict.state_change, queued, signal.title)
 
     async def _repeat(
         self,
@@ -230,7 +231,9 @@ class AlertEngine:
                 links=self.links,
                 sequence=verdict.sequence,
             )
-        return Outcome(row["alert_id"], verdict.severity, False, verdict.state_change, queued)
+        return Outcome(
+            row["alert_id"], verdict.severity, False, verdict.state_change, queued, signal.title
+        )
 
     async def clear(self, signal: Clear) -> uuid.UUID | None:
         """Mark the fingerprint's unresolved alert clear (it resolves itself once it stays
@@ -324,7 +327,7 @@ class AlertEngine:
                 " resolved_by = %(by)s, auto_resolved = %(by)s::text is null, clear_since = null"
             )
         cursor = await conn.execute(
-            "select suppressed_since_notified, severity from alerts where alert_id = %s",
+            "select suppressed_since_notified, severity, title from alerts where alert_id = %s",
             (alert_id,),
         )
         before = await cursor.fetchone()
@@ -342,7 +345,7 @@ class AlertEngine:
             suppressed_since_last=before["suppressed_since_notified"],
             links=self.links,
         )
-        return Outcome(alert_id, before["severity"], False, change, queued)
+        return Outcome(alert_id, before["severity"], False, change, queued, before["title"])
 
 
 async def _status(conn: AsyncConnection[dict[str, Any]], alert_id: uuid.UUID) -> str:

@@ -48,7 +48,7 @@ class OutageReport:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def saw(self, kind: str, to_state: str) -> bool:
-        return any(e["type"] == kind and e["to_state"] == to_state for e in self.events)
+        return any(e["type"] == kind and e.get("to_state") == to_state for e in self.events)
 
     @property
     def recovered(self) -> bool:
@@ -59,6 +59,8 @@ class OutageReport:
 
 
 def _describe(event: dict[str, Any]) -> str:
+    if event["type"] == "alert":
+        return f"alert    {event['state_change']:24} {event['severity']}: {event['title']}"
     arrow = f"{event['from_state']} → {event['to_state']}"
     if event["type"] == "breaker":
         return f"breaker  {arrow:24} {event['reason']}"

@@ -124,7 +124,7 @@ class AlertLoop:
             "alert_type": signal.alert_type,
             "severity": outcome.severity,
             "state_change": outcome.state_change,
-            "title": signal.title,
+            "title": outcome.title,  # with the agent's name in it
             "at": signal.at.isoformat(),
         }
         try:
