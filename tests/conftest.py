@@ -7,6 +7,7 @@ paths with spaces work end to end.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -16,9 +17,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 
 from meta_agent import migrations
 from meta_agent.embedded import APP_ROLE, OWNER_ROLE, EmbeddedRedis, EmbeddedServers
+
+# Channel secrets are encrypted with METAAGENT_SECRET_KEY; without it, development settings
+# keep a key file under the home, which for the tests would be the checkout's .meta_agent/.
+# Set here, it is also the key of every API and realtime process the tests start.
+os.environ.setdefault("METAAGENT_SECRET_KEY", Fernet.generate_key().decode())
 
 
 @dataclass(frozen=True)

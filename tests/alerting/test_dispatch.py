@@ -14,10 +14,12 @@ import psycopg
 
 from meta_agent.alerting.dispatch import Dispatcher, backoff_s, secret_reader
 from meta_agent.alerting.engine import AlertEngine
+from meta_agent.alerting.secrets import encrypt_secret
 from meta_agent.alerting.signals import Fire
 from meta_agent.alerting.webhook_sink import WebhookSink
 from meta_agent.db import Database
 from meta_agent.settings import load_settings
+from tests.alerting.channel_servers import SLACK_PATH, SlackServer
 from tests.alerting.conftest import Agent, add_webhook_channel, run_with_db
 
 
@@ -168,3 +170,78 @@ def test_two_dispatchers_racing_send_each_delivery_once(
         assert sink.wait_for(lambda got: len(got) >= 200, timeout_s=10)
         assert len(sink.received) == 200
         assert sink.duplicates == 0
+
+
+def test_a_429_is_retried_exactly_after_its_retry_after(
+    migrated_database: Any, owner_conn: psycopg.Connection, make_agent: Callable[..., Agent]
+) -> None:
+    T0 = soon()
+    agent = make_agent()
+    with SlackServer() as slack:
+        owner_conn.execute(
+            "insert into notification_channels (tenant_id, kind, name, secret_ciphertext)"
+            " values (%s, 'slack', 'ops', %s)",
+            (agent.tenant_id, encrypt_secret(slack.webhook_url, load_settings())),
+        )
+        slack.script(429, "rate_limited", headers={"Retry-After": "30"})
+
+        async def body(db: Database) -> Any:
+            engine = AlertEngine(db)
+            d = dispatcher(db)
+            await engine.fire(Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0))
+            rounds = [await d.dispatch_due(T0 + dt.timedelta(seconds=s)) for s in (0, 29, 31, 40)]
+            await d.aclose()
+            return rounds
+
+        rounds = run_with_db(migrated_database.app_url, body)
+        assert [(r.sent, r.retrying) for r in rounds] == [(0, 1), (0, 0), (1, 0), (0, 0)]
+        assert [r.path for r in slack.requests] == [SLACK_PATH, SLACK_PATH]
+    assert statuses(owner_conn, agent.tenant_id) == [("sent", 2, False, 200)]
+
+
+def test_two_workers_racing_over_1000_alert_groups_deliver_exactly_1000_per_channel(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    """Two engines fire the same 1,000 alerts in opposite orders, then two dispatchers send:
+    each channel's receiver gets each alert once."""
+    T0 = soon()
+    first = make_agent()
+    with owner_conn.cursor() as cur:
+        cur.execute(
+            "insert into agents (tenant_id, name)"
+            " select %s, 'racer-' || g from generate_series(1, 999) as g",
+            (first.tenant_id,),
+        )
+    ids = [
+        r[0]
+        for r in owner_conn.execute(
+            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
+        ).fetchall()
+    ]
+    with WebhookSink(sink_secret) as one, WebhookSink(sink_secret) as two:
+        add_webhook_channel(owner_conn, first.tenant_id, one.url, "one")
+        add_webhook_channel(owner_conn, first.tenant_id, two.url, "two")
+
+        async def worker(order: list[Any]) -> None:
+            async with Database(migrated_database.app_url, max_size=4) as db:
+                engine, d = AlertEngine(db), dispatcher(db)
+                for agent_id in order:
+                    await engine.fire(
+                        Fire(first.tenant_id, agent_id, "health_critical", "{agent} down", T0)
+                    )
+                await d.dispatch_due(T0)
+                await d.aclose()
+
+        async def race() -> None:
+            await asyncio.gather(worker(ids), worker(ids[::-1]))
+
+        asyncio.run(race())
+        for sink in (one, two):
+            assert sink.wait_for(lambda got: len(got) >= 1000, timeout_s=20)
+            alerts = {(r.body or {})["alert"]["alert_id"] for r in sink.received}
+            assert len(sink.received) == 1000
+            assert len(alerts) == 1000
+            assert sink.duplicates == 0

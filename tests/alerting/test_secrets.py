@@ -21,6 +21,13 @@ from meta_agent.settings import load_settings
 SLACK_URL = "https://hooks.slack.com/services/T1/B1/abc123"
 
 
+@pytest.fixture(autouse=True)
+def _no_process_key(monkeypatch):
+    """These tests give each settings object its own key (or none): the suite's process-wide
+    METAAGENT_SECRET_KEY (tests/conftest.py) would otherwise be read too."""
+    monkeypatch.delenv("METAAGENT_SECRET_KEY", raising=False)
+
+
 def settings_with(tmp_path, **env):
     return load_settings(
         {"METAAGENT_HOME": str(tmp_path), **{f"METAAGENT_{k.upper()}": v for k, v in env.items()}}
