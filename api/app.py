@@ -100,9 +100,8 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         )
         await db.open()
         app.state.db = db
-        # acknowledging and resolving alerts queue their notifications as the worker does;
-        # there is no setting for the API's public address yet, so notifications carry no link
-        app.state.alert_engine = AlertEngine(db, links=Links(api_url=None))
+        # acknowledging and resolving alerts queue their notifications as the worker does
+        app.state.alert_engine = AlertEngine(db, links=Links.from_settings(settings))
         app.state.redis = aioredis.Redis.from_url(
             urls.redis_url, socket_timeout=settings.connect_timeout_s
         )

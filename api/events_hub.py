@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4408
-EVENT_TYPES = frozenset({"health", "breaker"})
+EVENT_TYPES = frozenset({"health", "breaker", "alert"})
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=5 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="The API's address as people reach it, for the links in alert"
+        " notifications. Unset: http://<api_host>:<api_port>.",
+    )
+    dagster_url: str | None = Field(
+        default="http://127.0.0.1:3000",
+        pattern=r"^https?://[^\s]+$",
+        description="The Dagster UI's address, linked from alert notifications.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Fernet key (or several, comma-separated, the first encrypting) that"

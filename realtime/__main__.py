@@ -31,7 +31,7 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     client = aioredis.Redis.from_url(redis_url)
-    links = Links(api_url=f"http://{settings.api_host}:{settings.api_port}")
+    links = Links.from_settings(settings)
     try:
         async with Database(app_database_url, max_size=pool) as db:
             dispatcher = Dispatcher(db, read_secret=secret_reader(settings))

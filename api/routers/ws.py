@@ -7,9 +7,10 @@ Protocol (JSON text frames both ways):
    `{"type": "auth", "api_key": "<key>"}` within 5 s. A key in the URL is refused (URLs land
    in access logs). The key is checked again every minute: a revoked or expired one ends it.
 2. The server sends `{"type": "ready", "tenant_id", "events_available", "agents": null,
-   "types": ["breaker", "health"]}`: from here every event of the tenant is sent.
+   "types": ["alert", "breaker", "health"]}`: from here every event of the tenant is sent.
 3. The client may narrow what it gets, as often as it likes:
-   `{"type": "subscribe", "agents": [<agent id>, ...] | null, "types": ["health"|"breaker", ...]}`
+   `{"type": "subscribe", "agents": [<agent id>, ...] | null,
+     "types": ["health"|"breaker"|"alert", ...]}`
    (null or left out: all); the server answers `{"type": "subscribed", "agents", "types"}`.
    `{"type": "ping"}` is answered `{"type": "pong"}` (after every event already queued).
 4. Each event is the JSON object realtime published (`meta_agent.events`): `"type"` is
@@ -74,7 +75,7 @@ class AuthMessage(_Message):
 class SubscribeMessage(_Message):
     type: Literal["subscribe"]
     agents: list[uuid.UUID] | None = Field(default=None, max_length=MAX_AGENTS)
-    types: list[Literal["health", "breaker"]] | None = Field(default=None, min_length=1)
+    types: list[Literal["health", "breaker", "alert"]] | None = Field(default=None, min_length=1)
 
 
 class PingMessage(_Message):

@@ -29,5 +29,5 @@ class AlertingDatabase(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def links_of(settings: Settings) -> Links:
-    """The API's address as the realtime process links to it (realtime/__main__.py)."""
-    return Links(api_url=f"http://{settings.api_host}:{settings.api_port}")
+    """Where the digest and SLA alerts link to, as the realtime process's notifications do."""
+    return Links.from_settings(settings)

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from meta_agent.alerting.channels import channel_for
 from meta_agent.alerting.notification import AlertSnapshot, Notification, StateChange
 from meta_agent.alerting.routing import routes_for
+from meta_agent.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class Links:
 
     api_url: str | None = None
     dagster_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Links:
+        api = settings.public_url or f"http://{settings.api_host}:{settings.api_port}"
+        return cls(api_url=api, dagster_url=settings.dagster_url)
 
     def for_alert(self, alert_id: uuid.UUID, agent_id: uuid.UUID | None) -> dict[str, str]:
         links: dict[str, str] = {}

@@ -204,7 +204,7 @@ def test_a_key_in_the_header_gets_ready_and_then_the_tenants_events(
             ready = await receive(ws)
             assert ready == {
                 "type": "ready", "tenant_id": str(tenant.tenant_id), "events_available": True,
-                "agents": None, "types": ["breaker", "health"],
+                "agents": None, "types": ["alert", "breaker", "health"],
             }  # fmt: skip
             async with redis_client() as r:
                 health = await publish_health(r, tenant, agent_id)
@@ -346,7 +346,7 @@ def test_a_subscription_narrows_the_events_by_agent_and_type(
 
                 # null widens it again
                 await send(ws, {"type": "subscribe", "agents": None})
-                assert (await receive(ws))["types"] == ["breaker", "health"]
+                assert (await receive(ws))["types"] == ["alert", "breaker", "health"]
                 await publish_breaker_opened(r, tenant, other)
                 assert (await receive(ws))["agent_id"] == str(other)
 
