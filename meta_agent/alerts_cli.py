@@ -42,7 +42,7 @@ _FROM = " from alerts a left join agents g using (tenant_id, agent_id)"
 
 
 def _owner_connection() -> psycopg.Connection[dict[str, Any]]:
-    urls = resolve_urls(get_settings())
+    urls = resolve_urls(get_settings(), need_redis=False)  # alerts live in Postgres only
     return psycopg.connect(urls.database_url, row_factory=dict_row, autocommit=True)
 
 
@@ -136,7 +136,7 @@ async def _act(tenant_id: uuid.UUID, alert_id: uuid.UUID, action: str) -> int:
     from meta_agent.alerting.engine import AlertEngine
     from meta_agent.db import Database
 
-    urls = resolve_urls(get_settings())
+    urls = resolve_urls(get_settings(), need_redis=False)  # alerts live in Postgres only
     async with Database(urls.app_database_url, max_size=2) as db:
         engine = AlertEngine(db)
         change = engine.acknowledge if action == "acknowledge" else engine.resolve
