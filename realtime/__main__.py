@@ -15,6 +15,7 @@ from meta_agent.alerting.detectors import budget_signals, spike_signals
 from meta_agent.alerting.dispatch import Dispatcher, secret_reader
 from meta_agent.alerting.engine import AlertEngine
 from meta_agent.alerting.outbox import Links
+from meta_agent.alerting.reconcile import reconcile_signals
 from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
@@ -44,6 +45,7 @@ async def serve(
                     Detector("burn_rates", 60.0, lambda now: burn_rate_signals(db, now)),
                     Detector("spikes", 15.0, lambda now: spike_signals(db, now)),
                     Detector("budgets", 60.0, lambda now: budget_signals(db, now)),
+                    Detector("reconcile", 30.0, lambda now: reconcile_signals(db, now)),
                 ],
             )
             worker = Worker(db, client, consumer=consumer, alerts=alerts)

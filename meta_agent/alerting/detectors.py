@@ -29,7 +29,9 @@ where evaluated_at >= %s
 """
 
 
-async def _tenants(db: Database, function: str, *args: Any) -> list[uuid.UUID]:
+async def tenants_of(db: Database, function: str, *args: Any) -> list[uuid.UUID]:
+    """The tenants one of the `app.tenants_*` functions names (the app role sees no other
+    tenant's rows, so it asks)."""
     placeholders = ", ".join(["%s"] * len(args))
     async with db.transaction() as conn:
         cursor = await conn.execute(f"select app.{function}({placeholders}) as t", args)
@@ -40,7 +42,7 @@ async def spike_signals(db: Database, now: dt.datetime) -> list[Signal]:
     """Error-rate, latency and cost spikes of every agent that ran in the last hour."""
     signals: list[Signal] = []
     since = now - dt.timedelta(hours=1)
-    for tenant_id in await _tenants(db, "tenants_with_executions_since", since):
+    for tenant_id in await tenants_of(db, "tenants_with_executions_since", since):
         async with db.tenant_transaction(tenant_id) as conn:
             rows = await (await conn.execute(_WINDOWS, (now - FRESH_FOR,))).fetchall()
         for row in rows:
@@ -97,7 +99,7 @@ async def budget_signals(db: Database, now: dt.datetime) -> list[Signal]:
     day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     signals: list[Signal] = []
-    for tenant_id in await _tenants(db, "tenants_with_cost_budgets"):
+    for tenant_id in await tenants_of(db, "tenants_with_cost_budgets"):
         async with db.tenant_transaction(tenant_id) as conn:
             cursor = await conn.execute(_BUDGETS, {"day": day, "month": month})
             rows = await cursor.fetchall()
