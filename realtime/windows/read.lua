@@ -1,41 +1,55 @@
--- Read one agent's (or variant's) windows, summed inside Redis, so a reader receives a few
--- numbers instead of every field of 90 buckets.
+-- Read one agent's (or variant's) windows from their running sums (sums.lua, prepended), so
+-- a read is a few hashes instead of 90 buckets; the sums are moved to `now` on the way.
 --
--- KEYS: 1..30 the 10 s buckets of the 5-minute window, 31..90 the 1-minute buckets of the
---       1-hour window, 91 last (hash, field lm), 92 fails (zset)
--- ARGV: 1 '1' to merge the 5-minute latency histogram, 2 '1' to merge the 1-hour one
---       (without: only the totals, read with HMGET: the cheap path of an evaluation)
+-- KEYS: 1 the 5-minute sum, 2 the 1-hour sum, 3 last (hash, field lm), 4 fails (zset)
+-- ARGV: 1..5 the 5-minute window: bucket key prefix, lowest and highest bucket, width, the
+--       sum's ttl (ms) should it be rebuilt; 6..10 the same for the 1-hour window;
+--       11 '1' to return the 5-minute latency histogram, 12 '1' for the 1-hour one
+--       (without: only the totals, with HMGET: the cheap path of an evaluation)
 -- Returns {lm or false, consecutive failures, five-minute window, one-hour window}, each
 --   window {n, f, s, c, ti, to, {bin, count, bin, count, ...}}.
+--
+-- A reader whose clock is behind the sum's (another worker moved it further) sums the
+-- buckets of its own window instead. (A sum also holds what a worker whose clock runs ahead
+-- applied to the next bucket: at most one bucket of clock skew early.)
 
 local TOTALS = {'n', 'f', 's', 'c', 'ti', 'to'}
 local IS_TOTAL = {n = true, f = true, s = true, c = true, ti = true, to = true}
 
-local function window(first, last, with_histogram)
-    local sums = {0, 0, 0, 0, 0, 0}
-    local histogram = {}
-    for k = first, last do
-        if with_histogram then
-            local fields = redis.call('HGETALL', KEYS[k])
-            for i = 1, #fields, 2 do
-                local name, count = fields[i], tonumber(fields[i + 1])
-                if IS_TOTAL[name] then
-                    for t = 1, 6 do
-                        if TOTALS[t] == name then sums[t] = sums[t] + count end
-                    end
-                else
-                    histogram[name] = (histogram[name] or 0) + count
-                end
-            end
-        else
-            local values = redis.call('HMGET', KEYS[k], 'n', 'f', 's', 'c', 'ti', 'to')
+local function add_fields(fields, sums, histogram)
+    for i = 1, #fields, 2 do
+        local name, count = fields[i], tonumber(fields[i + 1])
+        if IS_TOTAL[name] then
             for t = 1, 6 do
-                if values[t] then sums[t] = sums[t] + tonumber(values[t]) end
+                if TOTALS[t] == name then sums[t] = sums[t] + count end
             end
+        elseif histogram ~= nil and string.sub(name, 1, 1) ~= '_' then
+            histogram[name] = (histogram[name] or 0) + count
+        end
+    end
+end
+
+local function window(sum, a, with_histogram)
+    local prefix, lo, hi = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local sums = {0, 0, 0, 0, 0, 0}
+    local histogram = with_histogram and {} or nil
+    local held = sum_advance(sum, prefix, lo, hi, tonumber(ARGV[a + 3]), ARGV[a + 4])
+    if held == lo then
+        if with_histogram then
+            add_fields(redis.call('HGETALL', sum), sums, histogram)
+        else
+            local values = redis.call('HMGET', sum, 'n', 'f', 's', 'c', 'ti', 'to')
+            for t = 1, 6 do
+                if values[t] then sums[t] = tonumber(values[t]) end
+            end
+        end
+    else
+        for b = lo, hi do
+            add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)
         end
     end
     local flat = {}
-    for name, count in pairs(histogram) do
+    for name, count in pairs(histogram or {}) do
         flat[#flat + 1] = name
         flat[#flat + 1] = count
     end
@@ -43,6 +57,11 @@ local function window(first, last, with_histogram)
     return sums
 end
 
-local last = redis.call('HGET', KEYS[91], 'lm')
-local fails = redis.call('ZCARD', KEYS[92])
-return {last or false, fails, window(1, 30, ARGV[1] == '1'), window(31, 90, ARGV[2] == '1')}
+local last = redis.call('HGET', KEYS[3], 'lm')
+local fails = redis.call('ZCARD', KEYS[4])
+return {
+    last or false,
+    fails,
+    window(KEYS[1], 1, ARGV[11] == '1'),
+    window(KEYS[2], 6, ARGV[12] == '1'),
+}

@@ -37,8 +37,15 @@ from realtime.windows import sketch
 from realtime.windows.execution import COST_UNITS_PER_USD, Execution
 
 DEFAULT_PREFIX = "metaagent:win"
-SCRIPT = resources.files("realtime.windows").joinpath("apply.lua").read_text(encoding="utf-8")
-READ_SCRIPT = resources.files("realtime.windows").joinpath("read.lua").read_text(encoding="utf-8")
+
+
+def _lua(name: str) -> str:
+    return resources.files("realtime.windows").joinpath(name).read_text(encoding="utf-8")
+
+
+# both scripts keep the running window sums (sums.lua) up to date
+SCRIPT = _lua("sums.lua") + _lua("apply.lua")
+READ_SCRIPT = _lua("sums.lua") + _lua("read.lua")
 # which windows' latency percentiles a read merges; the others give counts only
 Latency = Literal["both", "five_minutes", "none"]
 
@@ -192,13 +199,34 @@ class RedisWindows:
         keys = [f"{base}:last", f"{base}:fails", f"{base}:variants"]
         ttls: list[int] = []
         index: dict[str, int] = {}
+        # per key: (number of its window sum, 0 for none; its bucket index)
+        owners: list[tuple[int, int]] = []
+        sums: dict[str, int] = {}
+        sum_fields: list[Any] = []
 
-        def key(name: str, ttl: int) -> int:
+        def key(name: str, ttl: int, owner: tuple[int, int] = (0, 0)) -> int:
             if name not in index:
                 keys.append(name)
                 ttls.append(max(1, ttl))
+                owners.append(owner)
                 index[name] = len(keys)  # Lua counts from 1
             return index[name]
+
+        def bucket(scope: str, kind: str, i: int, ttl: int) -> int:
+            """A bucket key of `scope`, and its window's running sum on first use."""
+            name = f"{scope}:{kind}"
+            if name not in sums:
+                size, span = (
+                    (SHORT_BUCKET_MS, SHORT_BUCKETS)
+                    if kind == "s"
+                    else (LONG_BUCKET_MS, LONG_BUCKETS)
+                )
+                current = now_ms // size
+                sum_ttl = span * size + EXPIRY_MARGIN_MS
+                sum_key = key(f"{scope}:sum:{kind}", sum_ttl)
+                sum_fields.extend([sum_key, f"{name}:", current - span + 1, current, span, sum_ttl])
+                sums[name] = len(sums) + 1
+            return key(f"{name}:{i}", ttl, (sums[name], i))
 
         fields: list[Any] = []
         carried: list[int] = []
@@ -213,8 +241,8 @@ class RedisWindows:
             if execution.has_variant:
                 member = variant_member(execution.prompt_version_id, execution.variant)
                 scope = f"{base}:v:{member}"
-                variant_short = key(f"{scope}:s:{short}", ttl_short)
-                variant_long = key(f"{scope}:m:{long}", ttl_long)
+                variant_short = bucket(scope, "s", short, ttl_short)
+                variant_long = bucket(scope, "m", long, ttl_long)
             duration = execution.duration_ms
             fields += [
                 execution.execution_id.bytes,
@@ -226,8 +254,8 @@ class RedisWindows:
                 execution.input_tokens,
                 execution.output_tokens,
                 key(f"{base}:seen:{short}", ttl_long),
-                key(f"{base}:a:s:{short}", ttl_short),
-                key(f"{base}:a:m:{long}", ttl_long),
+                bucket(f"{base}:a", "s", short, ttl_short),
+                bucket(f"{base}:a", "m", long, ttl_long),
                 variant_short,
                 variant_long,
                 member,
@@ -236,7 +264,16 @@ class RedisWindows:
         if not carried:
             return None
         state_ttl = LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS
-        args = [state_ttl, MAX_CONSECUTIVE_FAILURES, len(ttls), *ttls, *fields]
+        args = [
+            state_ttl,
+            MAX_CONSECUTIVE_FAILURES,
+            len(ttls),
+            *ttls,
+            len(sums),
+            *sum_fields,
+            *(part for owner in owners for part in owner),
+            *fields,
+        ]
         return keys, args, carried
 
     async def apply(
@@ -290,13 +327,18 @@ class RedisWindows:
     ) -> tuple[list[str], list[str]]:
         scope = self._scope(agent, variant)
         base = self.agent_prefix(agent)
-        short, long = now_ms // SHORT_BUCKET_MS, now_ms // LONG_BUCKET_MS
-        keys = [f"{scope}:s:{i}" for i in range(short - SHORT_BUCKETS + 1, short + 1)]
-        keys += [f"{scope}:m:{i}" for i in range(long - LONG_BUCKETS + 1, long + 1)]
-        keys += [f"{base}:last", f"{base}:fails"]
+        keys = [f"{scope}:sum:s", f"{scope}:sum:m", f"{base}:last", f"{base}:fails"]
+        args: list[str] = []
+        for kind, size, span in (
+            ("s", SHORT_BUCKET_MS, SHORT_BUCKETS),
+            ("m", LONG_BUCKET_MS, LONG_BUCKETS),
+        ):
+            current = now_ms // size
+            ttl = span * size + EXPIRY_MARGIN_MS
+            args += [f"{scope}:{kind}:", str(current - span + 1), str(current), str(span), str(ttl)]
         five = "1" if latency in ("both", "five_minutes") else "0"
         hour = "1" if latency == "both" else "0"
-        return keys, [five, hour]
+        return keys, [*args, five, hour]
 
     async def read_many(
         self, wanted: Sequence[tuple[AgentKey, Latency]], now_ms: int

@@ -17,7 +17,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from realtime.windows import AgentKey, Execution, RedisWindows, WindowStats, sketch, variant_member
-from realtime.windows.store import LONG_BUCKET_MS, SHORT_BUCKET_MS
+from realtime.windows.store import (
+    EXPIRY_MARGIN_MS,
+    LONG_BUCKET_MS,
+    SHORT_BUCKET_MS,
+    AgentWindows,
+)
 
 T = TypeVar("T")
 START_MS = 1_800_000_000_000  # the fake clock's origin, on no bucket boundary in particular
@@ -142,6 +147,67 @@ def test_seventy_minutes_give_exact_counts_and_close_quantiles(redis_url: str) -
     assert variant_read.one_hour.executions < reads[-1].one_hour.executions
 
 
+def test_the_running_sums_stay_exact_as_the_windows_move(redis_url: str) -> None:
+    """Each read comes from the windows' running sums, moved on batch by batch: late
+    executions, redeliveries, an idle gap longer than the buckets outlive the window (the sums
+    are rebuilt) and a lost sum key (rebuilt too) all read as a direct computation."""
+    agent = new_agent()
+    executions = simulate(agent, seed=11, minutes=75)
+    # silences: after 12 minutes the whole 5-minute window has moved on; after 3 minutes the
+    # buckets that left either window meanwhile have expired before they could be taken out
+    gaps = [(30, 12), (50, 3), (66, 3)]
+    executions = [
+        e
+        for e in executions
+        if not any(
+            0 <= e.ended_ms - START_MS - at * 60_000 < length * 60_000 for at, length in gaps
+        )
+    ]
+
+    async def expire(windows: RedisWindows, now: int, last: int) -> None:
+        """Drop what Redis would have expired by `now` on the fake clock (its TTLs run on
+        the real one): buckets past their window and margin, sums idle that long."""
+        prefix = f"{windows.agent_prefix(agent)}:a:"
+        for name in [
+            k.decode() for k in await windows.client.keys(prefix.replace("{", "[{]") + "*")
+        ]:
+            kind, _, index = name[len(prefix) :].partition(":")
+            size, span = (SHORT_BUCKET_MS, 30) if kind == "s" else (LONG_BUCKET_MS, 60)
+            if kind in ("s", "m") and (int(index) + span) * size + EXPIRY_MARGIN_MS <= now:
+                await windows.client.delete(name)
+            if (
+                kind == "sum"
+                and now - last
+                >= (30 if index == "s" else 60)
+                * (SHORT_BUCKET_MS if index == "s" else LONG_BUCKET_MS)
+                + EXPIRY_MARGIN_MS
+            ):
+                await windows.client.delete(name)
+
+    async def body(windows: RedisWindows) -> list[tuple[int, int, AgentWindows]]:
+        reads = []
+        last = START_MS
+        for start in range(0, len(executions), 41):
+            batch = executions[start : start + 41]
+            now = batch[-1].ended_ms
+            await expire(windows, now, last)
+            last = now
+            late = executions[max(0, start - 150) : start : 7]  # again, and out of order
+            await windows.apply([*batch, *late], now, {agent: SLOW_MS})
+            if start % 205 == 0:
+                await windows.client.delete(f"{windows.agent_prefix(agent)}:a:sum:s")
+            reads.append((start + len(batch), now, await windows.read(agent, now)))
+        return reads
+
+    reads = run_with_windows(redis_url, body)
+    assert len(reads) > 50
+    for applied, now, read in reads:
+        so_far = executions[:applied]
+        short, long = now // SHORT_BUCKET_MS, now // LONG_BUCKET_MS
+        assert_window(read.five_minutes, expected(so_far, short - 29, short, SHORT_BUCKET_MS))
+        assert_window(read.one_hour, expected(so_far, long - 59, long, LONG_BUCKET_MS))
+
+
 def test_applying_the_same_executions_again_changes_nothing(redis_url: str) -> None:
     agent = new_agent()
     executions = simulate(agent, seed=7, minutes=10)
@@ -158,6 +224,31 @@ def test_applying_the_same_executions_again_changes_nothing(redis_url: str) -> N
     assert all(first)
     assert not any(again)
     assert after == before
+
+
+def test_large_costs_and_token_counts_sum_exactly_in_one_batch(redis_url: str) -> None:
+    """The script sums a batch's increments (in Lua numbers) before writing them: sums of
+    14-digit costs and of maximal token counts stay exact."""
+    agent = new_agent()
+    ended = START_MS + 5_000
+    big = [
+        execution(
+            agent,
+            ended - i,
+            100,
+            cost_units=99_999_999_999_999 - i,  # $999,999.99 each: 14 digits
+            input_tokens=2**31 - 1,
+        )
+        for i in range(3)
+    ]
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(big, ended)
+        return await windows.read(agent, ended)
+
+    stats = run_with_windows(redis_url, body).five_minutes
+    assert stats.cost_usd == Decimal(3 * 99_999_999_999_999 - 3) / 10**8
+    assert stats.input_tokens == 3 * (2**31 - 1)
 
 
 def test_executions_too_old_or_still_running_do_not_count(redis_url: str) -> None:
@@ -231,9 +322,9 @@ def test_an_agents_memory_is_bounded_and_every_key_expires(redis_url: str) -> No
         f" ({seen / len(executions):.0f} bytes per execution in the last hour)"
     )
     assert all(ttl > 0 for ttl in ttls)
-    # per scope (agent, 2 variants) 30 + 60 buckets and one leaving within the expiry margin,
-    # 360 (+1) seen-hashes, last, fails, variants
-    assert len(usage) <= 3 * (31 + 61) + 361 + 3
+    # per scope (agent, 2 variants) 30 + 60 buckets and one leaving within the expiry margin
+    # and the two windows' running sums, 360 (+1) seen-hashes, last, fails, variants
+    assert len(usage) <= 3 * (31 + 61 + 2) + 361 + 3
     assert total - seen < 1_000_000
 
 

@@ -1,0 +1,67 @@
+-- Running window sums, shared by apply.lua and read.lua (prepended to each).
+--
+-- A sum hash holds the totals and latency bins of every bucket b >= its field `_lo`, with a
+-- marker field `_b<b>` for each bucket that added to it. Applying an execution to a bucket at
+-- or above `_lo` adds it to the sum too; when the window moves on, each bucket that left it
+-- is subtracted once, whole. A read is then one hash instead of 30 or 60 buckets.
+--
+-- Bucket keys are built here from their prefix, inside the agent's hash tag (so they live in
+-- the same cluster slot as the declared keys). A bucket that expired before it could be
+-- taken out, a missing sum, or a window that moved past everything the sum holds all lead to
+-- a rebuild from the buckets still in the window: exact, and as costly as the reads this
+-- replaces, but rare (an agent idle for longer than the buckets' margin).
+
+local function sum_rebuild(sum, prefix, lo, hi, ttl)
+    redis.call('DEL', sum)
+    local acc = {}
+    local flat = {'_lo', lo}
+    for b = lo, hi do
+        local fields = redis.call('HGETALL', prefix .. b)
+        if #fields > 0 then
+            flat[#flat + 1] = '_b' .. b
+            flat[#flat + 1] = 1
+            for i = 1, #fields, 2 do
+                acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
+            end
+        end
+    end
+    for name, value in pairs(acc) do
+        flat[#flat + 1] = name
+        flat[#flat + 1] = string.format('%d', value)
+    end
+    redis.call('HSET', sum, unpack(flat))
+    redis.call('PEXPIRE', sum, ttl)
+    return lo
+end
+
+-- Move the sum to the window [lo, hi] (bucket indexes; `span` buckets wide; a rebuilt sum
+-- lives `ttl` ms). Returns the lowest bucket the sum holds: lo, or more when another
+-- caller's clock is ahead of ours.
+local function sum_advance(sum, prefix, lo, hi, span, ttl)
+    local stored = redis.call('HGET', sum, '_lo')
+    if not stored then return sum_rebuild(sum, prefix, lo, hi, ttl) end
+    stored = tonumber(stored)
+    if stored >= lo then return stored end
+    if lo - stored > span then return sum_rebuild(sum, prefix, lo, hi, ttl) end
+    local minus = {}
+    local markers = {}
+    for b = stored, lo - 1 do
+        local marker = '_b' .. b
+        if redis.call('HEXISTS', sum, marker) == 1 then
+            local fields = redis.call('HGETALL', prefix .. b)
+            if #fields == 0 then return sum_rebuild(sum, prefix, lo, hi, ttl) end
+            for i = 1, #fields, 2 do
+                minus[fields[i]] = (minus[fields[i]] or 0) + tonumber(fields[i + 1])
+            end
+            markers[#markers + 1] = marker
+        end
+    end
+    for name, value in pairs(minus) do
+        if redis.call('HINCRBY', sum, name, string.format('%d', -value)) == 0 then
+            redis.call('HDEL', sum, name)
+        end
+    end
+    if #markers > 0 then redis.call('HDEL', sum, unpack(markers)) end
+    redis.call('HSET', sum, '_lo', lo)
+    return lo
+end
