@@ -186,6 +186,22 @@ def _breach_table(conn: psycopg.Connection, tenant_id: uuid.UUID) -> Table:
     return table
 
 
+def _sla_alert_lines(conn: psycopg.Connection, tenant_id: uuid.UUID) -> list[str]:
+    """The alerts the daily cycle raised from SLA compliance: one per agent and type, each
+    breach day after the first a suppressed repeat rather than another notification."""
+    rows = conn.execute(
+        "select a.alert_type, g.name, a.severity, a.status, a.occurrence_count"
+        " from alerts as a join agents as g using (tenant_id, agent_id)"
+        " where a.tenant_id = %s and a.alert_type in ('sla_breached', 'sla_at_risk')"
+        " and a.labels ->> 'source' = 'warehouse' order by g.name, a.alert_type",
+        (tenant_id,),
+    ).fetchall()
+    return [
+        f"  {kind:13} {agent:18} {severity:9} {status:13} {count} day(s)"
+        for kind, agent, severity, status, count in rows
+    ]
+
+
 def _fault_table(conn: psycopg.Connection, tenant_id: uuid.UUID) -> Table:
     table = Table(title="Injected faults (ground truth)", title_justify="left")
     for column in ("fault", "agent", "from (UTC)", "to (UTC)"):
@@ -306,6 +322,13 @@ def run_demo(
         console.print(_metrics_table(conn, tenant_id))
         console.print(_fault_table(conn, tenant_id))
         console.print(_breach_table(conn, tenant_id))
+        alert_lines = _sla_alert_lines(conn, tenant_id)
+        if alert_lines:
+            console.print(
+                "alerts from the daily SLA compliance (dagster asset alerting/sla_alerts):"
+            )
+            for line in alert_lines:
+                console.print(line)
         for line in _storage_lines(conn, urls):
             console.print(line)
     _run_live(settings, urls, issued.key, tenant_id, seed=seed)
