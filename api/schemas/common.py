@@ -47,6 +47,10 @@ def _storable_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
+# for checks made outside a validator (the ingest items' free-form fields)
+check_storable_json = _storable_json
+
+
 def _not_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may be left out, but not be null")

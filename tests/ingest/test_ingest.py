@@ -115,6 +115,13 @@ def test_a_tenant_that_refuses_unknown_agents_gets_them_rejected_by_index(
     assert body["rejected"][0]["reason"].startswith("unknown agent 'never-seen'")
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -123,18 +130,56 @@ def test_a_tenant_that_refuses_unknown_agents_gets_them_rejected_by_index(
         ({"started_at": "1999-01-01T00:00:00Z"}, "outside the accepted window"),
         ({"ended_at": "2000-01-01T00:00:00Z"}, "ended_at is before started_at"),
         ({"cost_usd": -1}, "cost_usd"),
-        ({"metadata": {"k": "nul\u0000"}}, "NUL"),
+        ({"metadata": {"k": "nul\u0000"}}, "metadata: must not contain NUL"),
+        ({"metadata": {"nul\u0000": 1}}, "metadata: must not contain NUL"),
+        ({"output": [{"deep": [[[1.5, "x\u0000"]]]}]}, "output: must not contain NUL"),
         ({"input": "x" * 70_000}, "larger than"),
+        ({"input": "é" * 40_000}, "larger than"),  # 80,000 bytes of UTF-8
+        ({"output": _nested(40)}, "output: is nested deeper than 32 levels"),
     ],
 )
 def test_bad_items_are_rejected_with_a_reason(ingest_client, make_tenant, change, reason):
     tenant = make_tenant()
+    good = execution()
     response = ingest_client.post(
-        "/v1/ingest", json={"executions": [{**execution(), **change}]}, headers=tenant.headers
+        "/v1/ingest",
+        json={"executions": [good, {**execution(), **change}]},
+        headers=tenant.headers,
     )
     assert response.status_code == 200
-    [rejected] = response.json()["rejected"]
+    body = response.json()
+    [rejected] = body["rejected"]
+    assert rejected["index"] == 1
     assert reason in rejected["reason"]
+    assert body["accepted"]["executions"] == 1  # the good item of the batch is stored
+
+
+def test_nan_and_lone_surrogates_in_free_form_fields_are_rejected_by_field(
+    ingest_client, make_tenant
+):
+    tenant = make_tenant()
+    # NaN and a lone surrogate cannot be written with json=...: the body is sent as text
+    bad = [
+        ("metadata", '{"k": NaN}', "metadata: must not contain NaN"),
+        ("input", '"lone \\ud800"', "input: must be valid Unicode"),
+    ]
+    for field, value, reason in bad:
+        item = json.dumps(execution())[:-1] + f', "{field}": {value}}}'
+        response = ingest_client.post(
+            "/v1/ingest",
+            content=f'{{"executions": [{item}]}}',
+            headers={**tenant.headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        [rejected] = response.json()["rejected"]
+        assert reason in rejected["reason"]
+
+
+def test_text_that_only_looks_like_an_escaped_nul_is_stored(ingest_client, make_tenant):
+    tenant = make_tenant()
+    odd = {**execution(), "input": {"path": "C:\\u0000\\dir", "deep": _nested(30)}}
+    response = ingest_client.post("/v1/ingest", json={"executions": [odd]}, headers=tenant.headers)
+    assert response.json()["accepted"]["executions"] == 1
 
 
 @pytest.mark.parametrize(
