@@ -94,8 +94,10 @@ where b.enabled
 
 
 async def budget_signals(db: Database, now: dt.datetime) -> list[Signal]:
-    """`budget_exceeded` for every enabled budget spent in its current period (UTC day or
-    month), cleared once a new period starts below it."""
+    """`budget_exceeded` for every agent (or tenant) with an enabled budget spent in its
+    current period (UTC day or month), cleared once no budget of its is. An agent's daily and
+    monthly budgets share its one alert, so they are judged together: it fires while either
+    is spent, and says which."""
     day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     signals: list[Signal] = []
@@ -103,32 +105,47 @@ async def budget_signals(db: Database, now: dt.datetime) -> list[Signal]:
         async with db.tenant_transaction(tenant_id) as conn:
             cursor = await conn.execute(_BUDGETS, {"day": day, "month": month})
             rows = await cursor.fetchall()
+        by_scope: dict[uuid.UUID | None, list[dict[str, Any]]] = {}
         for row in rows:
-            spent, amount = float(row["spent_usd"]), float(row["amount_usd"])
-            period = "today" if row["period"] == "daily" else "this month"
-            if spent >= amount:
-                budget = f"a {row['period']} budget of ${amount:,.2f}"
-                why = f"spent ${spent:,.2f} {period} against {budget}"
-                signals.append(
-                    Fire(
-                        tenant_id,
-                        row["agent_id"],
-                        "budget_exceeded",
-                        "{agent}: cost budget exceeded",
-                        now,
-                        summary=why,
-                        details={
-                            "reason": why,
-                            "spent_usd": round(spent, 4),
-                            "budget_usd": amount,
-                            "period": row["period"],
-                            "cost_budget_id": str(row["cost_budget_id"]),
-                        },
-                        source="budget",
-                    )
+            by_scope.setdefault(row["agent_id"], []).append(row)
+        for agent_id, budgets in by_scope.items():
+            spent = [b for b in budgets if float(b["spent_usd"]) >= float(b["amount_usd"])]
+            if not spent:
+                signals.append(Clear(tenant_id, agent_id, "budget_exceeded", now, "within budget"))
+                continue
+            worst = max(spent, key=lambda b: float(b["spent_usd"]) / float(b["amount_usd"]))
+            why = "; ".join(_spent_text(b) for b in spent)
+            signals.append(
+                Fire(
+                    tenant_id,
+                    agent_id,
+                    "budget_exceeded",
+                    "{agent}: cost budget exceeded",
+                    now,
+                    summary=why,
+                    details={
+                        "reason": why,
+                        # the worst budget's numbers: the severity rules read these
+                        "spent_usd": round(float(worst["spent_usd"]), 4),
+                        "budget_usd": float(worst["amount_usd"]),
+                        "period": worst["period"],
+                        "cost_budget_id": str(worst["cost_budget_id"]),
+                        "budgets_exceeded": [
+                            {
+                                "period": b["period"],
+                                "spent_usd": round(float(b["spent_usd"]), 4),
+                                "budget_usd": float(b["amount_usd"]),
+                            }
+                            for b in spent
+                        ],
+                    },
+                    source="budget",
                 )
-            else:
-                signals.append(
-                    Clear(tenant_id, row["agent_id"], "budget_exceeded", now, "within budget")
-                )
+            )
     return signals
+
+
+def _spent_text(budget: dict[str, Any]) -> str:
+    period = "today" if budget["period"] == "daily" else "this month"
+    spent, amount = float(budget["spent_usd"]), float(budget["amount_usd"])
+    return f"spent ${spent:,.2f} {period} against a {budget['period']} budget of ${amount:,.2f}"

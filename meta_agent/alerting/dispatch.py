@@ -75,11 +75,20 @@ update alert_deliveries as d
 set claimed_until = %(lease)s, attempts = d.attempts + 1
 from notification_channels as c
 where d.alert_delivery_id in (
-    select alert_delivery_id from alert_deliveries
-    where status in ('pending', 'failed')
-      and coalesce(next_attempt_at, created_at) <= %(now)s
-      and (claimed_until is null or claimed_until <= %(now)s)
-    order by coalesce(next_attempt_at, created_at)
+    select n.alert_delivery_id from alert_deliveries as n
+    where n.status in ('pending', 'failed')
+      and coalesce(n.next_attempt_at, n.created_at) <= %(now)s
+      and (n.claimed_until is null or n.claimed_until <= %(now)s)
+      -- one alert's notifications reach a channel in order: "resolved" never overtakes
+      -- "opened" (and finds the ClickUp task or message that one created)
+      and not exists (
+          select 1 from alert_deliveries as p
+          where p.alert_id = n.alert_id
+            and p.notification_channel_id = n.notification_channel_id
+            and p.created_at < n.created_at
+            and p.status in ('pending', 'failed')
+      )
+    order by coalesce(n.next_attempt_at, n.created_at)
     limit %(limit)s
     for update skip locked
 )
@@ -113,7 +122,9 @@ class Dispatcher:
         read_secret: SecretReader,
         http: httpx.AsyncClient | None = None,
         lease: dt.timedelta = dt.timedelta(seconds=60),
-        batch_size: int = 100,
+        # a claim is at most two waves of sends (each at most the client's 15 s timeouts),
+        # well inside the lease: rows queued behind slow sends must not outlive theirs
+        batch_size: int = 32,
         concurrency: int = 16,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
@@ -128,23 +139,39 @@ class Dispatcher:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def dispatch_due(self, now: dt.datetime | None = None) -> DispatchReport:
-        """Send every delivery due at `now` (default: the clock), tenant by tenant."""
+    async def dispatch_due(
+        self, now: dt.datetime | None = None, *, stop: asyncio.Event | None = None
+    ) -> DispatchReport:
+        """Send every delivery due at `now` (default: the clock), tenant by tenant; `stop`
+        set ends the round after the claim in hand (a backlog must not hold up a shutdown)."""
         now = now or self.clock()
         async with self.db.transaction() as conn:
             cursor = await conn.execute("select app.tenants_with_due_deliveries(%s) as t", (now,))
             tenants = [r["t"] for r in await cursor.fetchall()]
         report = DispatchReport()
-        for tenant_id in tenants:
-            while True:  # until a claim comes back empty: another dispatcher may hold some
-                batch = await self._dispatch_tenant(tenant_id, now)
+        # round robin, a claim per tenant per pass, until every tenant's claim comes back
+        # empty: a tenant with a backlog (a channel down for hours) delays the others by one
+        # claim, not by its whole backlog
+        while tenants:
+            busy = []
+            for tenant_id in tenants:
+                if stop is not None and stop.is_set():
+                    return report
+                try:
+                    batch = await self._dispatch_tenant(tenant_id, now)
+                except Exception:  # one tenant's trouble must not hold up the others
+                    log.exception("deliveries of tenant %s not dispatched this round", tenant_id)
+                    continue
                 report += batch
-                if batch.sent + batch.retrying + batch.dead_lettered == 0:
-                    break
+                if batch.sent + batch.retrying + batch.dead_lettered:
+                    busy.append(tenant_id)
+            tenants = busy
         return report
 
     async def _dispatch_tenant(self, tenant_id: uuid.UUID, now: dt.datetime) -> DispatchReport:
-        lease = now + self.lease
+        # the lease runs from the claim, not from the round's start (a long round would hand
+        # out leases already over); `now` may be ahead of the clock (tests), never behind
+        lease = max(now, self.clock()) + self.lease
         async with self.db.tenant_transaction(tenant_id) as conn:
             policy = await load_policy(conn, tenant_id)
             cursor = await conn.execute(
@@ -164,19 +191,31 @@ class Dispatcher:
                 status, next_at = _next_step(
                     result, row["attempts"], now, policy.max_attempts, policy.max_backoff_s
                 )
-                await conn.execute(
-                    _RECORD,
-                    {
-                        "id": row["alert_delivery_id"],
-                        "lease": lease,
-                        "status": status,
-                        "now": self.clock() if status == "sent" else now,
-                        "next_attempt_at": next_at,
-                        "error": result.error,
-                        "code": result.status_code,
-                        "ref": result.external_ref,
-                    },
-                )
+                code = result.status_code
+                error = result.error
+                if code is not None and not 100 <= code <= 599:  # what the column can hold
+                    error, code = f"{error or 'answered'} (HTTP status {code})", None
+                try:
+                    async with conn.transaction():  # one outcome's failure is its own
+                        cursor = await conn.execute(
+                            _RECORD,
+                            {
+                                "id": row["alert_delivery_id"],
+                                "lease": lease,
+                                "status": status,
+                                "now": self.clock() if status == "sent" else now,
+                                "next_attempt_at": next_at,
+                                "error": error,
+                                "code": code,
+                                "ref": result.external_ref,
+                            },
+                        )
+                except Exception:
+                    log.exception("outcome of delivery %s not recorded", row["alert_delivery_id"])
+                    continue
+                if cursor.rowcount == 0:  # our lease ran out and another dispatcher has it
+                    log.warning("delivery %s: lease lost while sending", row["alert_delivery_id"])
+                    continue
                 if status == "sent":
                     report.sent += 1
                 elif status == "failed":
@@ -230,7 +269,7 @@ def _next_step(
     if result.outcome == "permanent" or attempts >= max_attempts:
         return "dead_letter", None
     wait = (
-        min(result.retry_after_s, 3600.0)
+        min(max(result.retry_after_s, 1.0), 3600.0)  # a Retry-After of 0 is not "at once"
         if result.retry_after_s is not None
         else backoff_s(attempts, max_backoff_s)
     )

@@ -243,8 +243,17 @@ class AlertEngine:
                 "update alerts set clear_since = coalesce(clear_since, %s)"
                 " where tenant_id = %s and fingerprint = %s and status <> 'resolved'"
                 " and (%s::text is null or labels ->> 'source' = %s)"
+                # a clear older than the latest firing is stale (it was decided before)
+                " and last_seen_at <= %s"
                 " returning alert_id",
-                (signal.at, signal.tenant_id, signal.fingerprint, signal.source, signal.source),
+                (
+                    signal.at,
+                    signal.tenant_id,
+                    signal.fingerprint,
+                    signal.source,
+                    signal.source,
+                    signal.at,
+                ),
             )
             row = await cursor.fetchone()
             if row is None:
@@ -282,7 +291,8 @@ class AlertEngine:
         )
         rows = await cursor.fetchall()
         for row in rows:
-            await self._close(conn, row["alert_id"], "resolved", at, by=None)
+            outcome = await self._close(conn, row["alert_id"], "resolved", at, by=None)
+            self._queued(outcome.queued)  # (the caller's commit follows at once)
         return len(rows)
 
     async def acknowledge(

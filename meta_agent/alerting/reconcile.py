@@ -5,8 +5,9 @@ never written is a lost alert: the worker died between recording it and firing, 
 refused the alert write (the loop logs that and goes on). So every 30 s one worker compares
 the recorded states with the alerts:
 - an agent critical or degraded (or a breaker open) whose episode has no alert gets one —
-  an episode began at `state_since` / `state_changed_at`, and an alert resolved after that
-  moment counts (a person resolved it: the state does not reopen it);
+  an episode began at `state_since` / `state_changed_at`, and an alert a person resolved
+  after that moment counts (the state does not reopen it; an alert that resolved itself on a
+  stale clear does not count);
 - an unresolved alert whose state is gone (healthy again, or degraded for a critical alert,
   or a closed breaker) is cleared.
 
@@ -35,7 +36,7 @@ where h.state in ('degraded', 'critical') and h.evaluated_at >= %(fresh)s
       select 1 from alerts as a
       where a.tenant_id = h.tenant_id
         and a.fingerprint = h.agent_id::text || ':health_' || h.state
-        and (a.status <> 'resolved' or a.resolved_at >= h.state_since)
+        and (a.status <> 'resolved' or (a.resolved_at >= h.state_since and not a.auto_resolved))
   )
 """
 
@@ -57,7 +58,10 @@ where b.state in ('open', 'forced_open')
       select 1 from alerts as a
       where a.tenant_id = b.tenant_id
         and a.fingerprint = b.agent_id::text || ':circuit_opened'
-        and (a.status <> 'resolved' or a.resolved_at >= b.state_changed_at)
+        and (
+            a.status <> 'resolved'
+            or (a.resolved_at >= b.state_changed_at and not a.auto_resolved)
+        )
   )
 """
 

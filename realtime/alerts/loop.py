@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -79,8 +80,9 @@ class AlertLoop:
         self.detectors = detectors
         self.clock = clock
         self.wake = asyncio.Event()
+        self._stop: asyncio.Event | None = None
         self.sent = DispatchReport()
-        self.outcomes: list[Outcome] = []
+        self.outcomes: deque[Outcome] = deque(maxlen=1_000)  # the latest, for tests and logs
         previous = engine.on_queued
 
         def queued(count: int) -> None:  # deliveries queued: send them now, not at the poll
@@ -99,12 +101,22 @@ class AlertLoop:
         return await self.apply(signals)
 
     async def apply(self, signals: Sequence[Signal]) -> list[Outcome]:
+        """Apply signals: one alert's in the order given (a breaker that opened, closed and
+        opened again must end open), different alerts' a few at once (one tenant transaction
+        each; the pool is shared with the worker)."""
         if not signals:
             return []
-        # one tenant transaction each; a few at once, the pool is shared with the worker
-        results = await gather_bounded(4, signals, self._apply_one)
-        outcomes = [r for r in results if r is not None]
-        self.outcomes += outcomes
+        groups: dict[tuple[Any, str], list[Signal]] = {}
+        for signal in signals:
+            groups.setdefault((signal.tenant_id, signal.fingerprint), []).append(signal)
+
+        async def in_order(group: list[Signal]) -> list[Outcome]:
+            done = [await self._apply_one(signal) for signal in group]
+            return [o for o in done if o is not None]
+
+        results = await gather_bounded(4, list(groups.values()), in_order)
+        outcomes = [o for group in results for o in group]
+        self.outcomes.extend(outcomes)
         return outcomes
 
     async def _apply_one(self, signal: Signal) -> Outcome | None:
@@ -159,6 +171,7 @@ class AlertLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch, auto-resolve and detect until `stop` is set."""
         loop = asyncio.get_running_loop()
+        self._stop = stop
         resolved_at = -float("inf")
         detected_at = {d.name: -float("inf") for d in self.detectors}
         while not stop.is_set():
@@ -182,7 +195,7 @@ class AlertLoop:
             log.exception("alert loop: %s failed", what)
 
     async def _dispatch(self) -> None:
-        self.sent += await self.dispatcher.dispatch_due()
+        self.sent += await self.dispatcher.dispatch_due(stop=self._stop)
 
     async def _resolve(self) -> None:
         await self.engine.resolve_cleared(self.clock())

@@ -237,6 +237,12 @@ class RedisWindows:
             ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
             if ttl_long <= EXPIRY_MARGIN_MS:
                 continue  # outside the 1-hour window: it can no longer count anywhere
+            seen_ttl = max(
+                ttl_long,
+                (execution.ended_ms // LONG_BUCKET_MS + LONG_BUCKETS) * LONG_BUCKET_MS
+                - now_ms
+                + EXPIRY_MARGIN_MS,
+            )
             member, variant_short, variant_long = "", 0, 0
             if execution.has_variant:
                 member = variant_member(execution.prompt_version_id, execution.variant)
@@ -253,7 +259,9 @@ class RedisWindows:
                 execution.cost_units,
                 execution.input_tokens,
                 execution.output_tokens,
-                key(f"{base}:seen:{short}", ttl_long),
+                # remembered under its own end, not the clamped one: redelivered once the
+                # worker's clock has caught up, it must find itself in the same seen-hash
+                key(f"{base}:seen:{execution.ended_ms // SHORT_BUCKET_MS}", seen_ttl),
                 bucket(f"{base}:a", "s", short, ttl_short),
                 bucket(f"{base}:a", "m", long, ttl_long),
                 variant_short,

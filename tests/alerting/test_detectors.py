@@ -113,6 +113,7 @@ def test_a_spent_budget_fires_and_a_tenant_budget_sums_every_agent(
         )
     for agent_id, period, amount in (
         (first.agent_id, "daily", 5),
+        (first.agent_id, "monthly", 100),  # not spent: the agent's one alert still fires
         (second.agent_id, "daily", 10),
         (None, "monthly", 10),
     ):
@@ -123,7 +124,11 @@ def test_a_spent_budget_fires_and_a_tenant_budget_sums_every_agent(
         )
     signals = run_with_db(migrated_database.app_url, lambda db: budget_signals(db, now))
     mine = {(type(s).__name__, s.agent_id): s for s in signals if s.tenant_id == first.tenant_id}
+    assert len([s for s in signals if s.tenant_id == first.tenant_id]) == 3  # one per scope
     assert set(mine) == {("Fire", first.agent_id), ("Clear", second.agent_id), ("Fire", None)}
+    agent_budget = mine[("Fire", first.agent_id)]
+    assert isinstance(agent_budget, Fire)
+    assert [b["period"] for b in agent_budget.details["budgets_exceeded"]] == ["daily"]
     tenant_wide = mine[("Fire", None)]
     assert isinstance(tenant_wide, Fire)
     assert tenant_wide.details["spent_usd"] == 11.0

@@ -245,3 +245,38 @@ def test_two_workers_racing_over_1000_alert_groups_deliver_exactly_1000_per_chan
             assert len(sink.received) == 1000
             assert len(alerts) == 1000
             assert sink.duplicates == 0
+
+
+def test_one_alerts_notifications_reach_a_channel_in_order(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    """A resolution waits for its opening: while "opened" is being retried, "resolved" is
+    not sent past it."""
+    T0 = soon()
+    agent = make_agent()
+    with WebhookSink(sink_secret) as sink:
+        add_webhook_channel(owner_conn, agent.tenant_id, sink.url)
+
+        async def body(db: Database) -> Any:
+            engine = AlertEngine(db)
+            d = dispatcher(db)
+            opened = await engine.fire(
+                Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0)
+            )
+            await engine.resolve(agent.tenant_id, opened.alert_id, by="ana", at=T0)
+            sink.fail_next(1, 503)
+            first = await d.dispatch_due(T0)
+            later = await d.dispatch_due(T0 + dt.timedelta(minutes=1))
+            await d.aclose()
+            return first, later
+
+        first, later = run_with_db(migrated_database.app_url, body)
+        assert (first.sent, first.retrying) == (0, 1)  # the resolution did not overtake
+        assert later.sent == 2
+        assert [r.event for r in sink.received if r.status == 200] == [
+            "alert.opened",
+            "alert.resolved",
+        ]

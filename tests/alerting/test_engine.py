@@ -220,3 +220,26 @@ def test_two_engines_racing_over_1000_alert_groups_queue_each_state_change_once(
         (first.tenant_id,),
     ).fetchone()
     assert alerts == (1000, 2000, 1000)
+
+
+def test_a_clear_older_than_the_latest_firing_is_stale(
+    migrated_database: Any, owner_conn: psycopg.Connection, make_agent: Callable[..., Agent]
+) -> None:
+    """Signals decided in one order can commit in another: a clear decided before the latest
+    firing must not start the alert's auto-resolution."""
+    agent = make_agent()
+
+    async def body(db: Database) -> Any:
+        engine = AlertEngine(db)
+        await engine.fire(fire(agent, 10))
+        stale = await engine.clear(clear(agent, 5))
+        fresh = await engine.clear(clear(agent, 15))
+        return stale, fresh
+
+    stale, fresh = run_with_db(migrated_database.app_url, body)
+    assert stale is None
+    assert fresh is not None
+    row = owner_conn.execute(
+        "select clear_since from alerts where agent_id = %s", (agent.agent_id,)
+    ).fetchone()
+    assert row == (at(15),)

@@ -157,3 +157,38 @@ def test_a_critical_agent_is_alerted_through_the_loop_and_resolved_when_it_recov
         ).fetchall()
     assert ("health_critical", "open") in rows
     _ = dt  # (clock arithmetic above is in ms)
+
+
+def test_one_alerts_signals_are_applied_in_their_order(
+    migrated_database: Any, redis_url: str, make_agent: Callable[..., Any]
+) -> None:
+    """A breaker that opened, closed and opened again in one batch ends with its alert open,
+    for every one of many agents whose signals are applied at once."""
+    agents = [agent_of(make_agent) for _ in range(30)]
+    now = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+
+    async def body(db: Database, client: aioredis.Redis) -> Any:
+        loop = AlertLoop(
+            db,
+            client,
+            engine=AlertEngine(db),
+            dispatcher=Dispatcher(db, read_secret=lambda *_: None),
+        )
+        signals: list[Fire | Clear] = []
+        for agent in agents:
+            for seconds, kind in ((0, "fire"), (1, "clear"), (2, "fire")):
+                at = now + dt.timedelta(seconds=seconds)
+                if kind == "fire":
+                    signals.append(Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", at))
+                else:
+                    signals.append(Clear(agent.tenant_id, agent.agent_id, "circuit_opened", at))
+        await loop.apply(signals)
+        await loop.dispatcher.aclose()
+
+    run(migrated_database.app_url, redis_url, body, pool=8)
+    with psycopg.connect(migrated_database.owner_url) as owner:
+        rows = owner.execute(
+            "select status, clear_since, occurrence_count from alerts where agent_id = any(%s)",
+            ([a.agent_id for a in agents],),
+        ).fetchall()
+    assert rows == [("open", None, 2)] * 30

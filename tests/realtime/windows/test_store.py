@@ -251,6 +251,23 @@ def test_large_costs_and_token_counts_sum_exactly_in_one_batch(redis_url: str) -
     assert stats.input_tokens == 3 * (2**31 - 1)
 
 
+def test_an_execution_from_a_clock_ahead_counts_once_when_it_comes_again(redis_url: str) -> None:
+    """Its end is clamped to the worker's `now` for the counts, but it is remembered under
+    its own end: redelivered after the worker's clock caught up, it is found."""
+    agent = new_agent()
+    ahead = execution(agent, START_MS + 25_000, 100)
+
+    async def body(windows: RedisWindows) -> Any:
+        first = await windows.apply([ahead], START_MS)
+        again = await windows.apply([ahead], START_MS + 30_000)
+        return first, again, await windows.read(agent, START_MS + 30_000)
+
+    first, again, read = run_with_windows(redis_url, body)
+    assert (first, again) == ([True], [False])
+    assert read.five_minutes.executions == 1
+    assert read.one_hour.executions == 1
+
+
 def test_executions_too_old_or_still_running_do_not_count(redis_url: str) -> None:
     agent = new_agent()
     now = START_MS + 2 * 3_600_000
