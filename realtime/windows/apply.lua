@@ -122,7 +122,9 @@ for k, fields in pairs(sums) do
         if into then redis.call('HINCRBY', w.key, field, text) end
     end
     if into then
-        redis.call('HSET', w.key, '_b' .. bucket_of[k], 1)
+        -- how many executions this bucket added: it is subtracted whole only while it holds
+        -- exactly those (see sums.lua)
+        redis.call('HINCRBY', w.key, '_b' .. bucket_of[k], fields['n'])
         w.used = true
     end
 end

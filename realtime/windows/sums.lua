@@ -1,15 +1,16 @@
 -- Running window sums, shared by apply.lua and read.lua (prepended to each).
 --
 -- A sum hash holds the totals and latency bins of every bucket b >= its field `_lo`, with a
--- marker field `_b<b>` for each bucket that added to it. Applying an execution to a bucket at
+-- marker field `_b<b>` for each bucket that added to it, holding how many executions it added. Applying an execution to a bucket at
 -- or above `_lo` adds it to the sum too; when the window moves on, each bucket that left it
 -- is subtracted once, whole. A read is then one hash instead of 30 or 60 buckets.
 --
 -- Bucket keys are built here from their prefix, inside the agent's hash tag (so they live in
--- the same cluster slot as the declared keys). A bucket that expired before it could be
--- taken out, a missing sum, or a window that moved past everything the sum holds all lead to
--- a rebuild from the buckets still in the window: exact, and as costly as the reads this
--- replaces, but rare (an agent idle for longer than the buckets' margin).
+-- the same cluster slot as the declared keys). A bucket whose count no longer matches what it
+-- added (it expired before it could be taken out, and perhaps came back with a late
+-- execution; or part of it predates the sum), a missing sum, or a window that moved past
+-- everything the sum holds all lead to a rebuild from the buckets still in the window:
+-- exact, and as costly as the reads this replaces, but rare.
 
 local function sum_rebuild(sum, prefix, lo, hi, ttl)
     redis.call('DEL', sum)
@@ -17,12 +18,14 @@ local function sum_rebuild(sum, prefix, lo, hi, ttl)
     local flat = {'_lo', lo}
     for b = lo, hi do
         local fields = redis.call('HGETALL', prefix .. b)
-        if #fields > 0 then
+        local n = 0
+        for i = 1, #fields, 2 do
+            acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
+            if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
+        end
+        if n > 0 then
             flat[#flat + 1] = '_b' .. b
-            flat[#flat + 1] = 1
-            for i = 1, #fields, 2 do
-                acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
-            end
+            flat[#flat + 1] = n
         end
     end
     for name, value in pairs(acc) do
@@ -47,12 +50,16 @@ local function sum_advance(sum, prefix, lo, hi, span, ttl)
     local markers = {}
     for b = stored, lo - 1 do
         local marker = '_b' .. b
-        if redis.call('HEXISTS', sum, marker) == 1 then
+        local added = redis.call('HGET', sum, marker)
+        if added then
             local fields = redis.call('HGETALL', prefix .. b)
-            if #fields == 0 then return sum_rebuild(sum, prefix, lo, hi, ttl) end
+            local n = 0
             for i = 1, #fields, 2 do
                 minus[fields[i]] = (minus[fields[i]] or 0) + tonumber(fields[i + 1])
+                if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
             end
+            -- the bucket holds exactly what it added, or the sum cannot be trusted
+            if n ~= tonumber(added) then return sum_rebuild(sum, prefix, lo, hi, ttl) end
             markers[#markers + 1] = marker
         end
     end

@@ -251,6 +251,31 @@ def test_large_costs_and_token_counts_sum_exactly_in_one_batch(redis_url: str) -
     assert stats.input_tokens == 3 * (2**31 - 1)
 
 
+def test_a_bucket_that_expired_early_and_came_back_does_not_stay_in_the_sum(
+    redis_url: str,
+) -> None:
+    """A worker whose clock runs ahead sets a bucket's TTL short of a slower worker's window:
+    if the bucket expires and a late execution recreates it, the sum holds more than the
+    bucket when the window moves past it. The marker's count tells, and the sum is rebuilt."""
+    agent = new_agent()
+    at = START_MS + 65_000  # mid-bucket: every execution below ends in the same one
+    early = [execution(agent, at - i * 100, 50) for i in range(5)]
+    late = execution(agent, at - 700, 50)
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(early, at)
+        bucket = f"{windows.agent_prefix(agent)}:a:s:{at // SHORT_BUCKET_MS}"
+        await windows.client.delete(bucket)  # expired on the other worker's clock
+        await windows.apply([late], at + 1_000)
+        # the first moment that bucket is out of the 5-minute window (the sum moves on by
+        # subtracting, not by a rebuild from scratch)
+        return await windows.read(agent, (at // SHORT_BUCKET_MS + 30) * SHORT_BUCKET_MS)
+
+    read = run_with_windows(redis_url, body)
+    assert read.five_minutes.executions == 0
+    assert read.one_hour.executions == 6
+
+
 def test_an_execution_from_a_clock_ahead_counts_once_when_it_comes_again(redis_url: str) -> None:
     """Its end is clamped to the worker's `now` for the counts, but it is remembered under
     its own end: redelivered after the worker's clock caught up, it is found."""
