@@ -14,16 +14,16 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from meta_agent.alerting.notification import Notification
+from meta_agent.alerting.severity import RANK
 from meta_agent.models.alerting import AlertSeverity
 
 SendOutcome = Literal["sent", "retry", "permanent"]
-SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2, "emergency": 3}
 _MAX_ERROR_CHARS = 300
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,7 +48,10 @@ class ChannelConfigError(ValueError):
 
 
 class Channel(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str:
+        """The `notification_channels.kind` it serves."""
+        ...
 
     def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
         """The normalized config, or `ChannelConfigError` listing every problem."""
@@ -126,6 +129,35 @@ class ChannelConfig(BaseModel):
     min_severity: AlertSeverity = "info"
 
 
+C = TypeVar("C", bound=ChannelConfig)
+
+
+class ConfiguredChannel(Generic[C]):
+    """What every channel does alike: check a config (every problem at once), filter by the
+    config's `min_severity`, and read the stored config back when sending."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[ChannelConfig]]
+    needs: ClassVar[str]  # what its secret is, for the "secret: required" problem
+    default_floor: ClassVar[AlertSeverity] = "info"
+
+    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
+        """The normalized config, or `ChannelConfigError` listing every problem."""
+        parsed = parse_config(self.config_model, config, has_secret=has_secret, needs=self.needs)
+        return parsed.model_dump(exclude_none=True)
+
+    def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
+        """Whether the alert reaches the channel's severity floor."""
+        return meets_severity(notification, severity_floor(config, self.default_floor))
+
+    def stored_config(self, config: dict[str, Any]) -> C | SendResult:
+        """The stored config as its model; a permanent failure when it no longer validates."""
+        try:
+            return self.config_model.model_validate(config)  # type: ignore[return-value]
+        except ValueError:
+            return SendResult("permanent", error=f"invalid {self.kind} config")
+
+
 def http_url(value: str, *, field: str = "url") -> str:
     """`value` if it is an http(s) URL with a host and no credentials in it."""
     try:
@@ -143,14 +175,15 @@ def meets_severity(notification: Notification, floor: str) -> bool:
     """Whether the alert is at least `floor`; the digest covers every severity."""
     if notification.alert is None:
         return True
-    return SEVERITY_RANK[notification.alert.severity] >= SEVERITY_RANK.get(floor, 0)
+    ranks = cast(dict[str, int], RANK)  # a stored floor is any text; unknown ones rank lowest
+    return ranks[notification.alert.severity] >= ranks.get(floor, 0)
 
 
 def severity_floor(config: dict[str, Any], default: AlertSeverity = "info") -> str:
     """The config's `min_severity`, read without a full validation: routing must not fail on a
     config stored before a rule changed (an unknown value falls back to the default)."""
     floor = config.get("min_severity", default)
-    return floor if floor in SEVERITY_RANK else default
+    return floor if floor in RANK else default
 
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)

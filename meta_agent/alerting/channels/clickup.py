@@ -30,14 +30,12 @@ from pydantic import Field, field_validator
 from meta_agent.alerting.channels import render
 from meta_agent.alerting.channels.base import (
     ChannelConfig,
+    ConfiguredChannel,
     SendResult,
     body_excerpt,
     classify,
     http_url,
-    meets_severity,
-    parse_config,
     request_once,
-    severity_floor,
 )
 from meta_agent.alerting.notification import Notification
 from meta_agent.models.alerting import AlertSeverity
@@ -139,19 +137,16 @@ def _error(response: httpx.Response) -> str:
         return body_excerpt(response)
 
 
-class ClickUpChannel:
+class ClickUpChannel(ConfiguredChannel[ClickUpConfig]):
     kind = "clickup"
-
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        parsed = parse_config(
-            ClickUpConfig, config, has_secret=has_secret, needs="the ClickUp API token"
-        )
-        return parsed.model_dump(exclude_none=True)
+    config_model = ClickUpConfig
+    needs = "the ClickUp API token"
+    default_floor = "critical"
 
     def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
         if notification.alert is None:
             return False  # a daily digest is not a task
-        return meets_severity(notification, severity_floor(config, "critical"))
+        return super().wants(notification, config)
 
     async def _call(
         self, http: httpx.AsyncClient, method: str, url: str, body: dict[str, Any], token: str
@@ -174,10 +169,9 @@ class ClickUpChannel:
     ) -> SendResult:
         if not secret:
             return SendResult("permanent", error="no ClickUp API token")
-        try:
-            parsed = ClickUpConfig.model_validate(config)
-        except ValueError:
-            return SendResult("permanent", error="invalid clickup config")
+        parsed = self.stored_config(config)
+        if isinstance(parsed, SendResult):
+            return parsed
         api = f"{parsed.base_url}/api/v2"
         task_id, change = notification.previous_ref, notification.state_change
         if change == "opened" or task_id is None or not _ID.fullmatch(task_id):

@@ -22,14 +22,12 @@ from pydantic import Field, field_validator
 from meta_agent.alerting.channels import render
 from meta_agent.alerting.channels.base import (
     ChannelConfig,
+    ConfiguredChannel,
     SendResult,
     body_excerpt,
     classify,
     http_url,
-    meets_severity,
-    parse_config,
     request_once,
-    severity_floor,
 )
 from meta_agent.alerting.notification import Notification
 
@@ -175,17 +173,10 @@ def _errors(response: httpx.Response) -> str:
         return body_excerpt(response)
 
 
-class EmailChannel:
+class EmailChannel(ConfiguredChannel[EmailConfig]):
     kind = "email"
-
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        parsed = parse_config(
-            EmailConfig, config, has_secret=has_secret, needs="the SendGrid API key"
-        )
-        return parsed.model_dump(exclude_none=True)
-
-    def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
-        return meets_severity(notification, severity_floor(config))
+    config_model = EmailConfig
+    needs = "the SendGrid API key"
 
     async def send(
         self,
@@ -197,10 +188,9 @@ class EmailChannel:
     ) -> SendResult:
         if not secret:
             return SendResult("permanent", error="no SendGrid API key")
-        try:
-            parsed = EmailConfig.model_validate(config)
-        except ValueError:
-            return SendResult("permanent", error="invalid email config")
+        parsed = self.stored_config(config)
+        if isinstance(parsed, SendResult):
+            return parsed
         response = await request_once(
             http,
             "POST",

@@ -23,13 +23,12 @@ from pydantic import field_validator
 from meta_agent.alerting.channels import render
 from meta_agent.alerting.channels.base import (
     ChannelConfig,
+    ConfiguredChannel,
     SendResult,
     body_excerpt,
     classify,
     meets_severity,
-    parse_config,
     request_once,
-    severity_floor,
 )
 from meta_agent.alerting.notification import Notification
 from meta_agent.models.alerting import AlertSeverity
@@ -149,17 +148,10 @@ def message(notification: Notification, config: SlackConfig) -> dict[str, Any]:
     return {"text": _cut(fallback, FALLBACK_MAX), "blocks": blocks[:BLOCKS_MAX]}
 
 
-class SlackChannel:
+class SlackChannel(ConfiguredChannel[SlackConfig]):
     kind = "slack"
-
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        parsed = parse_config(
-            SlackConfig, config, has_secret=has_secret, needs="the incoming-webhook URL"
-        )
-        return parsed.model_dump(exclude_none=True)
-
-    def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
-        return meets_severity(notification, severity_floor(config))
+    config_model = SlackConfig
+    needs = "the incoming-webhook URL"
 
     async def send(
         self,
@@ -171,10 +163,9 @@ class SlackChannel:
     ) -> SendResult:
         if not secret or not secret.startswith(("https://", "http://")):
             return SendResult("permanent", error="the secret is not an incoming-webhook URL")
-        try:
-            parsed = SlackConfig.model_validate(config)
-        except ValueError:
-            return SendResult("permanent", error="invalid slack config")
+        parsed = self.stored_config(config)
+        if isinstance(parsed, SendResult):
+            return parsed
         response = await request_once(
             http, "POST", secret, json=message(notification, parsed), secrets=(secret,)
         )

@@ -42,15 +42,13 @@ from pydantic import Field, field_validator
 from meta_agent.alerting.channels.base import (
     RETRYABLE_4XX,
     ChannelConfig,
+    ConfiguredChannel,
     SendResult,
     body_excerpt,
     classify,
     http_url,
-    meets_severity,
-    parse_config,
     request_once,
     secret_shaped,
-    severity_floor,
 )
 from meta_agent.alerting.channels.signature import (
     DELIVERY_HEADER,
@@ -111,20 +109,13 @@ def encode(notification: Notification) -> bytes:
     return json.dumps(payload(notification), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-class WebhookChannel:
+class WebhookChannel(ConfiguredChannel[WebhookConfig]):
     kind = "webhook"
+    config_model = WebhookConfig
+    needs = "the signing secret"
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        parsed = parse_config(
-            WebhookConfig, config, has_secret=has_secret, needs="the signing secret"
-        )
-        return parsed.model_dump(exclude_none=True)
-
-    def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
-        return meets_severity(notification, severity_floor(config))
 
     async def send(
         self,
@@ -137,10 +128,9 @@ class WebhookChannel:
         secrets = secret.split() if secret else []
         if not secrets:
             return SendResult("permanent", error="no signing secret")
-        try:
-            parsed = WebhookConfig.model_validate(config)
-        except ValueError:
-            return SendResult("permanent", error="invalid webhook config")
+        parsed = self.stored_config(config)
+        if isinstance(parsed, SendResult):
+            return parsed
         body = encode(notification)
         headers = {
             **parsed.headers,
