@@ -172,16 +172,7 @@ class AlertEngine:
         row = await cursor.fetchone()
         if row is None:
             return None
-        queued = 0
-        if verdict.state_change is not None:
-            queued = await outbox.queue(
-                conn,
-                row["alert_id"],
-                verdict.state_change,
-                at=signal.at,
-                suppressed_since_last=0,
-                links=self.links,
-            )
+        queued = await self._notify(conn, row["alert_id"], verdict, signal.at, suppressed=0)
         return Outcome(row["alert_id"], severity, True, verdict.state_change, queued, signal.title)
 
     async def _repeat(
@@ -220,19 +211,33 @@ class AlertEngine:
                 "sequence": verdict.sequence,
             },
         )
-        queued = 0
-        if verdict.state_change is not None:
-            queued = await outbox.queue(
-                conn,
-                row["alert_id"],
-                verdict.state_change,
-                at=signal.at,
-                suppressed_since_last=row["suppressed_since_notified"],
-                links=self.links,
-                sequence=verdict.sequence,
-            )
+        queued = await self._notify(
+            conn, row["alert_id"], verdict, signal.at, suppressed=row["suppressed_since_notified"]
+        )
         return Outcome(
             row["alert_id"], verdict.severity, False, verdict.state_change, queued, signal.title
+        )
+
+    async def _notify(
+        self,
+        conn: AsyncConnection[dict[str, Any]],
+        alert_id: uuid.UUID,
+        verdict: dedup.Verdict,
+        at: dt.datetime,
+        *,
+        suppressed: int,
+    ) -> int:
+        """Queue what the verdict says is owed (nothing when it suppressed the firing)."""
+        if verdict.state_change is None:
+            return 0
+        return await outbox.queue(
+            conn,
+            alert_id,
+            verdict.state_change,
+            at=at,
+            suppressed_since_last=suppressed,
+            links=self.links,
+            sequence=verdict.sequence,
         )
 
     async def clear(self, signal: Clear) -> uuid.UUID | None:

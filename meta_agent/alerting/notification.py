@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meta_agent.models.alerting import AlertSeverity, AlertStatus, AlertType
+from meta_agent.models.alerting import AlertSeverity, AlertStateChange, AlertStatus, AlertType
 
-# the delivery's state change: `repeated` is a reminder sent when an open alert fires again
-# after the dedup window; `digest` is the daily summary
-StateChange = Literal[
-    "opened",
-    "escalated_warning",
-    "escalated_critical",
-    "escalated_emergency",
-    "repeated",
-    "acknowledged",
-    "resolved",
-    "digest",
-]
+# the delivery's state change (the values of `alert_deliveries.state_change`): `repeated` is a
+# reminder sent when an open alert fires again after the dedup window; `digest` the daily one
+StateChange = AlertStateChange
 
 # the event name a webhook consumer (n8n and the like) switches on
 EVENT_OF: dict[str, str] = {

@@ -48,6 +48,28 @@ def make_agent(owner_conn: psycopg.Connection) -> Callable[..., Agent]:
     return make
 
 
+MakeFleet = Callable[[int], tuple[uuid.UUID, list[uuid.UUID]]]
+
+
+@pytest.fixture
+def make_fleet(owner_conn: psycopg.Connection, make_agent: Callable[..., Agent]) -> MakeFleet:
+    """`count` agents of one new tenant: the tenant and the agents' ids."""
+
+    def make(count: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        first = make_agent()
+        owner_conn.execute(
+            "insert into agents (tenant_id, name)"
+            " select %s, 'racer-' || g from generate_series(1, %s) as g",
+            (first.tenant_id, count - 1),
+        )
+        rows = owner_conn.execute(
+            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
+        ).fetchall()
+        return first.tenant_id, [r[0] for r in rows]
+
+    return make
+
+
 @pytest.fixture
 def sink_secret(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(SINK_SECRET_VAR, SINK_SECRET)

@@ -20,7 +20,7 @@ from meta_agent.alerting.webhook_sink import WebhookSink
 from meta_agent.db import Database
 from meta_agent.settings import load_settings
 from tests.alerting.channel_servers import SLACK_PATH, SlackServer
-from tests.alerting.conftest import Agent, add_webhook_channel, run_with_db
+from tests.alerting.conftest import Agent, MakeFleet, add_webhook_channel, run_with_db
 
 
 def soon() -> dt.datetime:
@@ -134,30 +134,18 @@ def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
 def test_two_dispatchers_racing_send_each_delivery_once(
     migrated_database: Any,
     owner_conn: psycopg.Connection,
-    make_agent: Callable[..., Agent],
+    make_fleet: MakeFleet,
     sink_secret: str,
 ) -> None:
     T0 = soon()
-    first = make_agent()
-    with owner_conn.cursor() as cur:
-        cur.execute(
-            "insert into agents (tenant_id, name)"
-            " select %s, 'racer-' || g from generate_series(1, 199) as g",
-            (first.tenant_id,),
-        )
-    ids = [
-        r[0]
-        for r in owner_conn.execute(
-            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
-        ).fetchall()
-    ]
+    tenant_id, ids = make_fleet(200)
     with WebhookSink(sink_secret) as sink:
-        add_webhook_channel(owner_conn, first.tenant_id, sink.url)
+        add_webhook_channel(owner_conn, tenant_id, sink.url)
 
         async def body(db: Database) -> Any:
             engine = AlertEngine(db)
             for agent_id in ids:
-                await engine.fire(Fire(first.tenant_id, agent_id, "circuit_opened", "t", T0))
+                await engine.fire(Fire(tenant_id, agent_id, "circuit_opened", "t", T0))
             a, b = dispatcher(db), dispatcher(db)
             a.batch_size = b.batch_size = 25
             reports = await asyncio.gather(a.dispatch_due(T0), b.dispatch_due(T0))
@@ -202,35 +190,23 @@ def test_a_429_is_retried_exactly_after_its_retry_after(
 def test_two_workers_racing_over_1000_alert_groups_deliver_exactly_1000_per_channel(
     migrated_database: Any,
     owner_conn: psycopg.Connection,
-    make_agent: Callable[..., Agent],
+    make_fleet: MakeFleet,
     sink_secret: str,
 ) -> None:
     """Two engines fire the same 1,000 alerts in opposite orders, then two dispatchers send:
     each channel's receiver gets each alert once."""
     T0 = soon()
-    first = make_agent()
-    with owner_conn.cursor() as cur:
-        cur.execute(
-            "insert into agents (tenant_id, name)"
-            " select %s, 'racer-' || g from generate_series(1, 999) as g",
-            (first.tenant_id,),
-        )
-    ids = [
-        r[0]
-        for r in owner_conn.execute(
-            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
-        ).fetchall()
-    ]
+    tenant_id, ids = make_fleet(1000)
     with WebhookSink(sink_secret) as one, WebhookSink(sink_secret) as two:
-        add_webhook_channel(owner_conn, first.tenant_id, one.url, "one")
-        add_webhook_channel(owner_conn, first.tenant_id, two.url, "two")
+        add_webhook_channel(owner_conn, tenant_id, one.url, "one")
+        add_webhook_channel(owner_conn, tenant_id, two.url, "two")
 
         async def worker(order: list[Any]) -> None:
             async with Database(migrated_database.app_url, max_size=4) as db:
                 engine, d = AlertEngine(db), dispatcher(db)
                 for agent_id in order:
                     await engine.fire(
-                        Fire(first.tenant_id, agent_id, "health_critical", "{agent} down", T0)
+                        Fire(tenant_id, agent_id, "health_critical", "{agent} down", T0)
                     )
                 await d.dispatch_due(T0)
                 await d.aclose()

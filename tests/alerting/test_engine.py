@@ -14,7 +14,7 @@ import psycopg
 from meta_agent.alerting.engine import AlertEngine, AlertStateConflict
 from meta_agent.alerting.signals import Clear, Fire
 from meta_agent.db import Database
-from tests.alerting.conftest import Agent, add_webhook_channel, run_with_db
+from tests.alerting.conftest import Agent, MakeFleet, add_webhook_channel, run_with_db
 
 T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 
@@ -170,24 +170,12 @@ def test_acknowledge_and_resolve_record_who_and_when_and_refuse_twice(
 
 
 def test_two_engines_racing_over_1000_alert_groups_queue_each_state_change_once(
-    migrated_database: Any, owner_conn: psycopg.Connection, make_agent: Callable[..., Agent]
+    migrated_database: Any, owner_conn: psycopg.Connection, make_fleet: MakeFleet
 ) -> None:
-    first = make_agent()
-    with owner_conn.cursor() as cur:
-        cur.execute(
-            "insert into agents (tenant_id, name)"
-            " select %s, 'racer-' || g from generate_series(1, 999) as g",
-            (first.tenant_id,),
-        )
-    ids = [
-        r[0]
-        for r in owner_conn.execute(
-            "select agent_id from agents where tenant_id = %s", (first.tenant_id,)
-        ).fetchall()
-    ]
+    tenant_id, ids = make_fleet(1000)
     assert len(ids) == 1000
-    add_webhook_channel(owner_conn, first.tenant_id, "http://127.0.0.1:9/x", "a")
-    add_webhook_channel(owner_conn, first.tenant_id, "http://127.0.0.1:9/x", "b")
+    add_webhook_channel(owner_conn, tenant_id, "http://127.0.0.1:9/x", "a")
+    add_webhook_channel(owner_conn, tenant_id, "http://127.0.0.1:9/x", "b")
 
     async def engine_run(url: str, order: list[Any]) -> None:
         async with Database(url, max_size=4) as db:
@@ -196,9 +184,7 @@ def test_two_engines_racing_over_1000_alert_groups_queue_each_state_change_once(
 
             async def one(agent_id: Any) -> None:
                 async with sem:
-                    await engine.fire(
-                        Fire(first.tenant_id, agent_id, "circuit_opened", "open", at(0))
-                    )
+                    await engine.fire(Fire(tenant_id, agent_id, "circuit_opened", "open", at(0)))
 
             await asyncio.gather(*(one(a) for a in order))
 
@@ -211,13 +197,13 @@ def test_two_engines_racing_over_1000_alert_groups_queue_each_state_change_once(
         "select c.name, count(*), count(distinct d.alert_id) from alert_deliveries as d"
         " join notification_channels as c using (tenant_id, notification_channel_id)"
         " where d.tenant_id = %s group by c.name order by c.name",
-        (first.tenant_id,),
+        (tenant_id,),
     ).fetchall()
     assert counts == [("a", 1000, 1000), ("b", 1000, 1000)]
     alerts = owner_conn.execute(
         "select count(*), sum(occurrence_count), sum(suppressed_count) from alerts"
         " where tenant_id = %s",
-        (first.tenant_id,),
+        (tenant_id,),
     ).fetchone()
     assert alerts == (1000, 2000, 1000)
 

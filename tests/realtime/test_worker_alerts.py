@@ -156,7 +156,6 @@ def test_a_critical_agent_is_alerted_through_the_loop_and_resolved_when_it_recov
             (agent.agent_id,),
         ).fetchall()
     assert ("health_critical", "open") in rows
-    _ = dt  # (clock arithmetic above is in ms)
 
 
 def test_one_alerts_signals_are_applied_in_their_order(
