@@ -11,6 +11,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from api.errors import ApiError
@@ -21,6 +22,19 @@ def encode_cursor(*values: Any) -> str:
         [v if isinstance(v, (int, float, str)) or v is None else str(v) for v in values]
     )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def page_of(
+    rows: Sequence[dict[str, Any]], limit: int, *keys: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The page (the first `limit` rows: a query fetches one more to know that another page
+    follows) and the cursor after its last row, made of that row's `keys` columns."""
+    page = list(rows[:limit])
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]
+    values = (last[k].isoformat() if isinstance(last[k], dt.datetime) else last[k] for k in keys)
+    return page, encode_cursor(*values)
 
 
 def _parse(value: Any, kind: type) -> Any:

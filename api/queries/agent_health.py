@@ -15,7 +15,7 @@ from psycopg import sql
 
 from api.deps import Conn
 from api.errors import not_found
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, encode_cursor, page_of
 from meta_agent.health_thresholds import Thresholds
 
 HEALTH_STATES = ("healthy", "degraded", "critical", "unknown")
@@ -172,14 +172,7 @@ async def list_transitions(
         [*params, limit + 1],
     )  # fmt: skip
     rows = await cursor_.fetchall()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(
-            last["transitioned_at"].isoformat(), last["agent_health_transition_id"]
-        )
-    return page, next_cursor
+    return page_of(rows, limit, "transitioned_at", "agent_health_transition_id")
 
 
 _THRESHOLDS = sql.SQL(", ").join(map(sql.Identifier, THRESHOLD_COLUMNS))

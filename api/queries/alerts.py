@@ -12,7 +12,7 @@ from psycopg import sql
 
 from api.deps import Conn
 from api.errors import ApiError, not_found
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, page_of
 
 _ALERT = sql.SQL(
     "select a.alert_id, a.agent_id, g.name as agent_name, a.alert_type, a.severity, a.status,"
@@ -74,12 +74,7 @@ async def list_alerts(
     rows = await (
         await conn.execute(statement.format(_ALERT, _where(where)), [*params, limit + 1])
     ).fetchall()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(last["first_seen_at"].isoformat(), last["alert_id"])
-    return page, next_cursor
+    return page_of(rows, limit, "first_seen_at", "alert_id")
 
 
 async def get_alert(conn: Conn, *, alert_id: uuid.UUID) -> dict[str, Any]:
@@ -113,12 +108,7 @@ async def list_deliveries(
         "{} where {} order by d.created_at desc, d.alert_delivery_id desc limit %s"
     ).format(_DELIVERY, _where(where))
     rows = await (await conn.execute(statement, [*params, limit + 1])).fetchall()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(last["created_at"].isoformat(), last["alert_delivery_id"])
-    return page, next_cursor
+    return page_of(rows, limit, "created_at", "alert_delivery_id")
 
 
 async def retry_delivery(conn: Conn, *, alert_delivery_id: uuid.UUID) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from psycopg import sql
 
 from api.deps import Conn
 from api.errors import not_found
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, page_of
 
 _SUMMARY = (
     "e.execution_id, e.agent_id, a.name as agent_name, e.started_at, e.ended_at, e.duration_ms,"
@@ -50,12 +50,7 @@ async def list_executions(
         " where {} order by e.started_at desc, e.execution_id desc limit %s"
     ).format(sql.SQL(_SUMMARY), sql.SQL(" and ").join(where) if where else sql.SQL("true"))
     rows = await (await conn.execute(statement, [*params, limit + 1])).fetchall()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(last["started_at"].isoformat(), last["execution_id"])
-    return page, next_cursor
+    return page_of(rows, limit, "started_at", "execution_id")
 
 
 async def get_execution(conn: Conn, *, execution_id: uuid.UUID) -> dict[str, Any]:

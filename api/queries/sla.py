@@ -16,7 +16,7 @@ from psycopg import sql
 
 from api.deps import Conn
 from api.errors import ApiError, not_found
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, page_of
 from api.queries.agents import get_agent
 from api.queries.metrics import fetch_mart
 from api.schemas.metrics import DateRange
@@ -152,12 +152,7 @@ async def list_definitions(
         " order by created_at desc, sla_definition_id desc limit %s"
     ).format(_COLUMNS, sql.SQL(" and ").join(where))
     rows = await (await conn.execute(statement, [*params, limit + 1])).fetchall()
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(last["created_at"].isoformat(), last["sla_definition_id"])
-    return page, next_cursor
+    return page_of(rows, limit, "created_at", "sla_definition_id")
 
 
 async def change_definition(
