@@ -150,12 +150,29 @@ class ConfiguredChannel(Generic[C]):
         """Whether the alert reaches the channel's severity floor."""
         return meets_severity(notification, severity_floor(config, self.default_floor))
 
-    def stored_config(self, config: dict[str, Any]) -> C | SendResult:
-        """The stored config as its model; a permanent failure when it no longer validates."""
+    async def send(
+        self,
+        notification: Notification,
+        *,
+        config: dict[str, Any],
+        secret: str | None,
+        http: httpx.AsyncClient,
+    ) -> SendResult:
+        """One request to the provider, classified; never raises for HTTP/network trouble.
+        A missing secret or a stored config that no longer validates fails for good."""
+        if not secret or not secret.strip():
+            return SendResult("permanent", error=f"no secret ({self.needs})")
         try:
-            return self.config_model.model_validate(config)  # type: ignore[return-value]
+            parsed: C = self.config_model.model_validate(config)  # type: ignore[assignment]
         except ValueError:
             return SendResult("permanent", error=f"invalid {self.kind} config")
+        return await self.deliver(notification, parsed, secret, http)
+
+    async def deliver(
+        self, notification: Notification, parsed: C, secret: str, http: httpx.AsyncClient
+    ) -> SendResult:
+        """The channel's own request, with a secret and a valid config in hand."""
+        raise NotImplementedError
 
 
 def http_url(value: str, *, field: str = "url") -> str:

@@ -159,19 +159,13 @@ class ClickUpChannel(ConfiguredChannel[ClickUpConfig]):
         error = _error(response) if response.status_code >= 300 else ""
         return classify(response, error=error, secrets=(token,)), response
 
-    async def send(
+    async def deliver(
         self,
         notification: Notification,
-        *,
-        config: dict[str, Any],
-        secret: str | None,
+        parsed: ClickUpConfig,
+        secret: str,
         http: httpx.AsyncClient,
     ) -> SendResult:
-        if not secret:
-            return SendResult("permanent", error="no ClickUp API token")
-        parsed = self.stored_config(config)
-        if isinstance(parsed, SendResult):
-            return parsed
         api = f"{parsed.base_url}/api/v2"
         task_id, change = notification.previous_ref, notification.state_change
         if change == "opened" or task_id is None or not _ID.fullmatch(task_id):

@@ -178,19 +178,13 @@ class EmailChannel(ConfiguredChannel[EmailConfig]):
     config_model = EmailConfig
     needs = "the SendGrid API key"
 
-    async def send(
+    async def deliver(
         self,
         notification: Notification,
-        *,
-        config: dict[str, Any],
-        secret: str | None,
+        parsed: EmailConfig,
+        secret: str,
         http: httpx.AsyncClient,
     ) -> SendResult:
-        if not secret:
-            return SendResult("permanent", error="no SendGrid API key")
-        parsed = self.stored_config(config)
-        if isinstance(parsed, SendResult):
-            return parsed
         response = await request_once(
             http,
             "POST",

@@ -153,19 +153,15 @@ class SlackChannel(ConfiguredChannel[SlackConfig]):
     config_model = SlackConfig
     needs = "the incoming-webhook URL"
 
-    async def send(
+    async def deliver(
         self,
         notification: Notification,
-        *,
-        config: dict[str, Any],
-        secret: str | None,
+        parsed: SlackConfig,
+        secret: str,
         http: httpx.AsyncClient,
     ) -> SendResult:
-        if not secret or not secret.startswith(("https://", "http://")):
+        if not secret.startswith(("https://", "http://")):
             return SendResult("permanent", error="the secret is not an incoming-webhook URL")
-        parsed = self.stored_config(config)
-        if isinstance(parsed, SendResult):
-            return parsed
         response = await request_once(
             http, "POST", secret, json=message(notification, parsed), secrets=(secret,)
         )

@@ -117,20 +117,14 @@ class WebhookChannel(ConfiguredChannel[WebhookConfig]):
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
 
-    async def send(
+    async def deliver(
         self,
         notification: Notification,
-        *,
-        config: dict[str, Any],
-        secret: str | None,
+        parsed: WebhookConfig,
+        secret: str,
         http: httpx.AsyncClient,
     ) -> SendResult:
-        secrets = secret.split() if secret else []
-        if not secrets:
-            return SendResult("permanent", error="no signing secret")
-        parsed = self.stored_config(config)
-        if isinstance(parsed, SendResult):
-            return parsed
+        secrets = secret.split()  # the new and the old one while a secret is rotated
         body = encode(notification)
         headers = {
             **parsed.headers,
