@@ -30,6 +30,7 @@ from meta_agent.alerting.outbox import Links
 from meta_agent.alerting.policy import AlertPolicy, load_policy
 from meta_agent.alerting.severity import severity_of
 from meta_agent.alerting.signals import Clear, Fire
+from meta_agent.alerting.top_error import FAILING_TYPES, top_error
 from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
 from meta_agent.models.alerting import AlertSeverity
@@ -80,7 +81,9 @@ update alerts set
     severity = %(severity)s,
     title = %(title)s,
     summary = %(summary)s,
-    details = %(details)s,
+    -- the latest numbers, keeping the error found at the last notification
+    details = jsonb_strip_nulls(jsonb_build_object('top_error', details -> 'top_error'))
+        || %(details)s,
     occurrence_count = occurrence_count + 1,
     last_seen_at = greatest(last_seen_at, %(at)s),
     clear_since = null,
@@ -172,7 +175,7 @@ class AlertEngine:
         row = await cursor.fetchone()
         if row is None:
             return None
-        queued = await self._notify(conn, row["alert_id"], verdict, signal.at, suppressed=0)
+        queued = await self._notify(conn, row["alert_id"], verdict, signal, suppressed=0)
         return Outcome(row["alert_id"], severity, True, verdict.state_change, queued, signal.title)
 
     async def _repeat(
@@ -212,7 +215,7 @@ class AlertEngine:
             },
         )
         queued = await self._notify(
-            conn, row["alert_id"], verdict, signal.at, suppressed=row["suppressed_since_notified"]
+            conn, row["alert_id"], verdict, signal, suppressed=row["suppressed_since_notified"]
         )
         return Outcome(
             row["alert_id"], verdict.severity, False, verdict.state_change, queued, signal.title
@@ -223,18 +226,30 @@ class AlertEngine:
         conn: AsyncConnection[dict[str, Any]],
         alert_id: uuid.UUID,
         verdict: dedup.Verdict,
-        at: dt.datetime,
+        signal: Fire,
         *,
         suppressed: int,
     ) -> int:
-        """Queue what the verdict says is owed (nothing when it suppressed the firing)."""
+        """Queue what the verdict says is owed (nothing when it suppressed the firing); an
+        alert of failing executions first gets the error behind it."""
         if verdict.state_change is None:
             return 0
+        if (
+            signal.alert_type in FAILING_TYPES
+            and signal.agent_id is not None
+            and "top_error" not in signal.details
+        ):
+            top = await top_error(conn, signal.agent_id, signal.at)
+            if top is not None:
+                await conn.execute(
+                    "update alerts set details = details || %s where alert_id = %s",
+                    (Jsonb({"top_error": top}), alert_id),
+                )
         return await outbox.queue(
             conn,
             alert_id,
             verdict.state_change,
-            at=at,
+            at=signal.at,
             suppressed_since_last=suppressed,
             links=self.links,
             sequence=verdict.sequence,

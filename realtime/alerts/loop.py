@@ -23,7 +23,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,7 +31,6 @@ import redis.asyncio as aioredis
 from meta_agent.alerting.dispatch import Dispatcher, DispatchReport, utc_now
 from meta_agent.alerting.engine import AlertEngine, Outcome
 from meta_agent.alerting.signals import Clear, Fire
-from meta_agent.alerting.top_error import top_error
 from meta_agent.db import Database
 from meta_agent.events import publish
 from realtime.alerts.transitions import Signal, breaker_signals, health_signals
@@ -42,10 +41,6 @@ from realtime.health import Recorded
 log = logging.getLogger(__name__)
 
 LOCK_PREFIX = "metaagent:alerts:detector"
-# alert types caused by failing executions: their notifications name the commonest error
-FAILING_TYPES = frozenset(
-    {"health_degraded", "health_critical", "circuit_opened", "error_rate_spike"}
-)
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,6 @@ class AlertLoop:
             if isinstance(signal, Clear):
                 await self.engine.clear(signal)
                 return None
-            signal = await self._with_top_error(signal)
             outcome = await self.engine.fire(signal)
         except Exception:
             log.exception("alert signal %s of agent %s not applied", signal, signal.agent_id)
@@ -132,24 +126,6 @@ class AlertLoop:
         if outcome.state_change is not None:
             await self._publish(signal, outcome)
         return outcome
-
-    async def _with_top_error(self, signal: Fire) -> Fire:
-        """The signal with the agent's commonest recent error in its details, for the types
-        whose cause is failing executions."""
-        if (
-            signal.alert_type not in FAILING_TYPES
-            or signal.agent_id is None
-            or "top_error" in signal.details
-        ):
-            return signal
-        try:
-            top = await top_error(self.db, signal.tenant_id, signal.agent_id, signal.at)
-        except Exception:  # the alert matters more than its garnish
-            log.exception("top error of agent %s unavailable", signal.agent_id)
-            return signal
-        if top is None:
-            return signal
-        return replace(signal, details={**signal.details, "top_error": top})
 
     async def _publish(self, signal: Fire, outcome: Outcome) -> None:
         event: dict[str, Any] = {

@@ -1,5 +1,6 @@
-"""Alerts caused by failing executions name the commonest recent error: the loop adds it to
-the alert's details before firing, from the agent's raw executions of the last 5 minutes."""
+"""Alerts caused by failing executions name the commonest recent error: the engine adds it to
+the alert's details when the alert notifies, from the agent's raw executions of the last 5
+minutes."""
 
 from __future__ import annotations
 
