@@ -95,11 +95,15 @@ update alerts set
 where alert_id = %(alert_id)s
 """
 
-_SILENCED = """
-select exists (
+_CONTEXT = """
+select t.settings, g.name as agent, exists (
     select 1 from alert_silences
-    where starts_at <= %s and ends_at > %s and %s::jsonb @> matchers
-)
+    where starts_at <= %(at)s and ends_at > %(at)s
+      and (jsonb_strip_nulls(jsonb_build_object('agent', g.name)) || %(labels)s::jsonb) @> matchers
+) as silenced
+from tenants as t
+left join agents as g on g.tenant_id = t.tenant_id and g.agent_id = %(agent_id)s
+where t.tenant_id = %(tenant_id)s
 """
 
 
@@ -125,14 +129,25 @@ class AlertEngine:
     async def fire(self, signal: Fire) -> Outcome:
         """Count one firing of the signal's condition; notify what dedup says is owed."""
         async with self.db.tenant_transaction(signal.tenant_id) as conn:
-            policy = await load_policy(conn, signal.tenant_id)
+            # the tenant's policy, the agent's name and any silence, in one round trip
+            cursor = await conn.execute(
+                _CONTEXT,
+                {
+                    "tenant_id": signal.tenant_id,
+                    "agent_id": signal.agent_id,
+                    "at": signal.at,
+                    "labels": Jsonb(_labels(signal)),
+                },
+            )
+            context = await cursor.fetchone()
+            assert context is not None  # RLS shows the tenant its own row
+            policy = AlertPolicy.from_settings(context["settings"])
             severity = severity_of(signal.alert_type, signal.details, policy, signal.severity)
-            labels = await _labels(conn, signal)
+            labels = _labels(signal, context["agent"])
+            silenced = bool(context["silenced"])
             # "{agent}" in a title is the agent's name, which detectors do not know
-            name = labels.get("agent", "tenant" if signal.agent_id is None else "agent")
+            name = context["agent"] or ("tenant" if signal.agent_id is None else "agent")
             signal = replace(signal, title=signal.title.replace("{agent}", name))
-            cursor = await conn.execute(_SILENCED, (signal.at, signal.at, Jsonb(labels)))
-            silenced = bool((await cursor.fetchone() or {}).get("exists"))
             for _ in range(3):  # the open alert may be resolved between our insert and select
                 outcome = await self._open(conn, signal, severity, labels, silenced)
                 if outcome is None:
@@ -388,16 +403,12 @@ async def _status(conn: AsyncConnection[dict[str, Any]], alert_id: uuid.UUID) ->
     return str(row["status"])
 
 
-async def _labels(conn: AsyncConnection[dict[str, Any]], signal: Fire) -> dict[str, str]:
+def _labels(signal: Fire, agent: str | None = None) -> dict[str, str]:
     """What silences match: the agent (id and name), the type, the source, and the signal's
     own labels."""
     labels = {"alert_type": signal.alert_type, "source": signal.source}
     if signal.agent_id is not None:
         labels["agent_id"] = str(signal.agent_id)
-        cursor = await conn.execute(
-            "select name from agents where agent_id = %s", (signal.agent_id,)
-        )
-        row = await cursor.fetchone()
-        if row is not None:
-            labels["agent"] = row["name"]
+    if agent is not None:
+        labels["agent"] = agent
     return {**labels, **signal.labels}
