@@ -82,6 +82,13 @@ def migrated_database(servers: EmbeddedServers) -> Iterator[TestDatabase]:
     _drop_database(servers, db)
 
 
+@pytest.fixture(scope="module")
+def owner_conn(migrated_database: TestDatabase) -> Iterator[psycopg.Connection]:
+    """An autocommit connection of the owner role to the session's migrated database."""
+    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
+        yield conn
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
 from meta_agent import tenants
+from meta_agent.agent_key import AgentKey
 from meta_agent.db import Database
 
 T = TypeVar("T")
@@ -20,16 +20,8 @@ SINK_SECRET = "whsec-test-0123456789"
 SINK_SECRET_VAR = "METAAGENT_SECRET_TEST_SINK"
 
 
-@dataclass(frozen=True)
-class Agent:
-    tenant_id: uuid.UUID
-    agent_id: uuid.UUID
-
-
-@pytest.fixture(scope="module")
-def owner_conn(migrated_database: Any) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
-        yield conn
+# the project's one (tenant, agent) key
+Agent = AgentKey
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ def ingest_client(servers: Any, migrated_database: Any) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def owner_conn(migrated_database: Any) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
-        yield conn
-
-
 @pytest.fixture
 def make_tenant(owner_conn: psycopg.Connection) -> Callable[..., IngestTenant]:
     def make(

@@ -4,20 +4,13 @@ a Redis that a test may lose entirely."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from meta_agent import tenants
 from meta_agent.breaker import BreakerKey
-
-
-@pytest.fixture(scope="module")
-def owner_conn(migrated_database: Any) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(migrated_database.owner_url, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture
