@@ -24,7 +24,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from meta_agent.alerting import dedup, outbox
+from meta_agent.alerting import dedup, engine_sql, outbox
 from meta_agent.alerting.notification import StateChange
 from meta_agent.alerting.outbox import Links
 from meta_agent.alerting.policy import AlertPolicy, load_policy
@@ -60,53 +60,6 @@ class Outcome:
     title: str = ""
 
 
-_OPEN = """
-insert into alerts (
-    tenant_id, agent_id, alert_type, severity, fingerprint, title, summary, labels, details,
-    first_seen_at, last_seen_at, notified_at, suppressed_count, suppressed_since_notified
-) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-on conflict (tenant_id, fingerprint) where status <> 'resolved' do nothing
-returning alert_id
-"""
-
-_STANDING = """
-select alert_id, severity, status, notified_at, reminders, suppressed_since_notified
-from alerts
-where tenant_id = %s and fingerprint = %s and status <> 'resolved'
-for update
-"""
-
-_REPEAT = """
-update alerts set
-    severity = %(severity)s,
-    title = %(title)s,
-    summary = %(summary)s,
-    -- the latest numbers, keeping the error found at the last notification
-    details = jsonb_strip_nulls(jsonb_build_object('top_error', details -> 'top_error'))
-        || %(details)s,
-    occurrence_count = occurrence_count + 1,
-    last_seen_at = greatest(last_seen_at, %(at)s),
-    clear_since = null,
-    suppressed_count = suppressed_count + %(suppressed)s,
-    suppressed_since_notified = case when %(notified)s then 0
-        else suppressed_since_notified + 1 end,
-    notified_at = case when %(notified)s then %(at)s else notified_at end,
-    reminders = greatest(reminders, %(sequence)s)
-where alert_id = %(alert_id)s
-"""
-
-_CONTEXT = """
-select t.settings, g.name as agent, exists (
-    select 1 from alert_silences
-    where starts_at <= %(at)s and ends_at > %(at)s
-      and (jsonb_strip_nulls(jsonb_build_object('agent', g.name)) || %(labels)s::jsonb) @> matchers
-) as silenced
-from tenants as t
-left join agents as g on g.tenant_id = t.tenant_id and g.agent_id = %(agent_id)s
-where t.tenant_id = %(tenant_id)s
-"""
-
-
 class AlertEngine:
     def __init__(
         self,
@@ -131,7 +84,7 @@ class AlertEngine:
         async with self.db.tenant_transaction(signal.tenant_id) as conn:
             # the tenant's policy, the agent's name and any silence, in one round trip
             cursor = await conn.execute(
-                _CONTEXT,
+                engine_sql.CONTEXT,
                 {
                     "tenant_id": signal.tenant_id,
                     "agent_id": signal.agent_id,
@@ -169,7 +122,7 @@ class AlertEngine:
     ) -> Outcome | None:
         verdict = dedup.on_open(silenced=silenced, severity=severity)
         cursor = await conn.execute(
-            _OPEN,
+            engine_sql.OPEN,
             (
                 signal.tenant_id,
                 signal.agent_id,
@@ -201,7 +154,7 @@ class AlertEngine:
         policy: AlertPolicy,
         silenced: bool,
     ) -> Outcome | None:
-        cursor = await conn.execute(_STANDING, (signal.tenant_id, signal.fingerprint))
+        cursor = await conn.execute(engine_sql.STANDING, (signal.tenant_id, signal.fingerprint))
         row = await cursor.fetchone()
         if row is None:
             return None
@@ -216,7 +169,7 @@ class AlertEngine:
             silenced=silenced,
         )
         await conn.execute(
-            _REPEAT,
+            engine_sql.REPEAT,
             {
                 "alert_id": row["alert_id"],
                 "severity": verdict.severity,
