@@ -61,6 +61,9 @@ class IngestState:
     max_item_bytes: int | None = None
     reject_indexes: tuple[int, ...] = ()
     drop_after_reply: bool = False  # close the kept-alive connection without saying so
+    delay_s: float = 0.0  # before answering a batch it takes
+    in_flight: int = 0
+    most_in_flight: int = 0
     circuits: dict[str, Any] = field(default_factory=dict)
     routing_version: int = 0
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -210,6 +213,13 @@ class IngestServer:
         if status != 200:
             self._reply(h, status, {"error": {"code": status, "message": "no"}})
             return
+        if st.delay_s:
+            with self.lock:
+                st.in_flight += 1
+                st.most_in_flight = max(st.most_in_flight, st.in_flight)
+            time.sleep(st.delay_s)
+            with self.lock:
+                st.in_flight -= 1
         accepted = {"executions": 0, "actions": 0}
         dup = {"executions": 0, "actions": 0}
         rejected = []

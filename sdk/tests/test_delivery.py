@@ -250,3 +250,48 @@ def test_a_kept_alive_connection_closed_by_the_server_is_no_outage(make_logger):
         assert stats.last_error is None
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_batches_are_sent_on_up_to_max_concurrent_requests_connections(server, make_logger, lanes):
+    server.state.delay_s = 0.2  # each batch takes a while to store, as a real one does
+    logger = make_logger(server.url, batch_max_items=10, max_concurrent_requests=lanes)
+    _log_actions(logger, 1)
+    assert logger.flush(5)  # the first answer shows the server is up
+    ids = _log_actions(logger, 99)
+    assert logger.flush(20)
+    assert server.wait_for(2 + len(ids))
+    assert set(ids) <= server.ids()
+    assert server.state.duplicates == 0
+    assert server.state.most_in_flight == lanes
+    assert_stats_add_up(logger)
+
+
+def test_a_server_down_from_the_start_gets_one_request_at_a_time(server, make_logger):
+    server.state.mode = "503"
+    logger = make_logger(server.url, batch_max_items=10, max_concurrent_requests=3)
+    _log_actions(logger, 49)
+    assert logger.flush(5)
+    assert len(server.requests(503)) == 1  # then the rest waits in the spool, in order
+    assert logger.stats().spooled == 50
+
+
+def test_shutdown_spools_every_batch_hung_on_a_lane(server, make_logger):
+    logger = make_logger(
+        server.url, batch_max_items=10, max_concurrent_requests=3, request_timeout_s=60
+    )
+    first = _log_actions(logger, 1)
+    assert logger.flush(5)
+    server.state.mode = "hang"
+    ids = _log_actions(logger, 59)  # six batches: three hang on the lanes, one waits for one
+    assert logger.flush(0.5) is False
+    assert logger.shutdown(1.0) is True
+    stats = logger.stats()
+    assert (stats.sent, stats.spooled, stats.dropped) == (len(first), len(ids), 0)
+
+    server.state.mode = "ok"
+    server.release.set()
+    replayer = make_logger(server.url)
+    assert server.wait_for(len(first) + len(ids))
+    assert server.ids() == set(first) | set(ids)
+    assert replayer.stats().adopted == len(ids)

@@ -21,6 +21,7 @@ from meta_agent_sdk._spool import FSYNC_POLICIES
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 INGEST_PATH = "/v1/ingest"
 MAX_BATCH_ITEMS = 5000  # the server's limit per request
+MAX_CONCURRENT_REQUESTS = 8
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -42,6 +43,7 @@ class Settings:
     spool_max_bytes: int
     spool_fsync: str
     request_timeout_s: float
+    max_concurrent_requests: int
     backoff_base_s: float
     backoff_max_s: float
     atexit_timeout_s: float
@@ -109,6 +111,7 @@ def resolve(
     spool_max_bytes: int,
     spool_fsync: str,
     request_timeout_s: float,
+    max_concurrent_requests: int,
     backoff_base_s: float,
     backoff_max_s: float,
     atexit_timeout_s: float,
@@ -137,6 +140,8 @@ def resolve(
     _positive("max_buffer_items", max_buffer_items)
     _positive("spool_max_bytes", spool_max_bytes, -1.0)
     _positive("request_timeout_s", request_timeout_s, 0.0, 600.0)
+    if not 1 <= max_concurrent_requests <= MAX_CONCURRENT_REQUESTS:
+        raise ValueError(f"max_concurrent_requests must be 1..{MAX_CONCURRENT_REQUESTS}")
     _positive("backoff_base_s", backoff_base_s)
     _positive("backoff_max_s", backoff_max_s)
     _positive("atexit_timeout_s", atexit_timeout_s, -1.0)
@@ -156,6 +161,7 @@ def resolve(
         spool_max_bytes=int(spool_max_bytes),
         spool_fsync=spool_fsync,
         request_timeout_s=float(request_timeout_s),
+        max_concurrent_requests=int(max_concurrent_requests),
         backoff_base_s=float(backoff_base_s),
         backoff_max_s=float(backoff_max_s),
         atexit_timeout_s=float(atexit_timeout_s),

@@ -1,7 +1,8 @@
 """Routing and sending batches: the half of the worker that talks to the server and the spool.
 
 Routing a batch:
-- server healthy, spool empty, buffer below `max_buffer_items`: send it now;
+- server healthy, spool empty, buffer below `max_buffer_items`: send it now (on a lane,
+  `_lanes.py`, once the server has answered: up to `max_concurrent_requests` at once);
 - otherwise (backing off after a failure, spool backlog, or a full buffer): append it to the
   spool, so that the spool replays in order; if the spool is full or unusable, send it anyway
   while the server is not known to be down, else keep it in memory (up to `max_buffer_items`
@@ -27,8 +28,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from meta_agent_sdk._batch import Batch
+from meta_agent_sdk._lanes import Lanes
 from meta_agent_sdk._spool import Spool
-from meta_agent_sdk._transport import DROP_REASONS, Reply
+from meta_agent_sdk._transport import DROP_REASONS, Reply, Transport
 
 if TYPE_CHECKING:
     from meta_agent_sdk._config import Settings
@@ -53,7 +55,14 @@ class Delivery:
         self._transport = logger._new_transport()
         self.spool: Spool | None = None
         self._lock = threading.Lock()
-        self._inflight: Batch | None = None
+        # batches sent and not yet answered: one at a time, or one per lane (`_lanes.py`)
+        self._inflight: list[Batch] = []
+        self._lanes: Lanes | None = None
+        self._awaiting_lane: Batch | None = None
+        # Lanes only while the last answer was a success: a server down from the start, or
+        # since a failure, gets one request at a time, so batches reach the spool in order.
+        self._server_up = False
+        self._settled = threading.Condition(self._lock)
         # Batches to retry from memory: only those the spool could not take (full or
         # unusable), at most max_buffer_items items; beyond that they are dropped and counted.
         self._retry: deque[Batch] = deque()
@@ -115,9 +124,58 @@ class Delivery:
         return self.spool.append(batch.compressed(), len(batch))
 
     def _deliver(self, batch: Batch) -> None:
-        self._inflight = batch
+        lanes = self._s.max_concurrent_requests
+        if lanes > 1 and self._server_up:
+            self._deliver_on_lane(batch, lanes)
+            return
+        self._inflight.append(batch)
         unresolved, retry_after, error = self._send(batch)
-        self._inflight = None
+        self._inflight.remove(batch)
+        self._settle(unresolved, retry_after, error)
+
+    def _deliver_on_lane(self, batch: Batch, lanes: int) -> None:
+        self._awaiting_lane = batch  # where shutdown's rescue finds it meanwhile
+        while len(self._inflight) >= lanes:
+            self._settled.wait()  # releases the state lock until a lane answers
+            if self.rescued:
+                raise Rescued
+        self._awaiting_lane = None
+        if self._lanes is None:
+            self._lanes = Lanes(lanes, self._lg._new_transport, self._send_on_lane)
+        self._inflight.append(batch)
+        self._lanes.submit(batch)
+
+    def _send_on_lane(self, batch: Batch, transport: Transport) -> None:
+        """On a lane's thread: send `batch` and settle its outcome under the state lock."""
+        with self._lock:
+            if self.rescued:  # shutdown() spooled it
+                return
+            try:
+                unresolved, retry_after, error = self._send(batch, transport)
+            except Rescued:
+                return
+            except Exception as exc:  # keep the batch: the spool takes it, the server dedups
+                log.exception("metaagent: lane error (the batch is kept)")
+                unresolved, retry_after, error = [batch], None, f"{type(exc).__name__}: {exc}"
+            self._inflight.remove(batch)
+            self._settle(unresolved, retry_after, error)
+            self._settled.notify_all()
+
+    def _await_lanes(self) -> None:
+        """Until every batch in flight has its answer (each request has its timeout)."""
+        while self._inflight and not self.rescued:
+            self._settled.wait()
+        if self.rescued:
+            raise Rescued
+
+    def _stop_lanes(self) -> None:
+        if self._lanes is not None:
+            self._lanes.stop()
+            self._lanes = None
+
+    def _settle(
+        self, unresolved: list[Batch], retry_after: float | None, error: str | None
+    ) -> None:
         for part in unresolved:
             reason = self._spool_append(part)
             if reason is not None:
@@ -133,9 +191,9 @@ class Delivery:
                 return
             batch = self._retry.popleft()
             self._retry_items -= len(batch)
-            self._inflight = batch
+            self._inflight.append(batch)
             unresolved, retry_after, error = self._send(batch)
-            self._inflight = None
+            self._inflight.remove(batch)
             if unresolved:
                 for part in reversed(unresolved):
                     self._retry.appendleft(part)
@@ -153,30 +211,32 @@ class Delivery:
             if reason is not None:
                 self._drop(len(batch), reason)
 
-    def _post(self, payload: bytes) -> Reply:
+    def _post(self, payload: bytes, transport: Transport | None = None) -> Reply:
         self.requests += 1
         if self._failures:
             self.retried += 1
         self._lock.release()
         try:
-            return self._transport.post(payload)
+            return (transport or self._transport).post(payload)
         finally:
             self._lock.acquire()
             if self.rescued:
                 raise Rescued
 
-    def _send(self, batch: Batch) -> tuple[list[Batch], float | None, str | None]:
+    def _send(
+        self, batch: Batch, transport: Transport | None = None
+    ) -> tuple[list[Batch], float | None, str | None]:
         """Send, splitting on 413; returns the parts to retry later, Retry-After, the error."""
-        reply = self._post(batch.compressed())
+        reply = self._post(batch.compressed(), transport)
         if reply.ok:
             self._accepted(len(batch), reply.body)
             return [], None, None
         if reply.status == 413 and len(batch) > 1:
             left, right = batch.split()
-            unresolved, retry_after, error = self._send(left)
+            unresolved, retry_after, error = self._send(left, transport)
             if unresolved:
                 return [*unresolved, right], retry_after, error
-            return self._send(right)
+            return self._send(right, transport)
         if reply.retryable:
             return [batch], reply.retry_after, reply.error
         self._rejected_batch(len(batch), reply)
@@ -193,6 +253,7 @@ class Delivery:
         rejected = body.get("rejected") if body is not None else None
         count = min(len(rejected), n) if isinstance(rejected, list) else 0
         self.sent += n - count
+        self._server_up = True
         if count:
             assert isinstance(rejected, list)
             self._drop(count, "rejected", str(rejected[0])[:300])
@@ -202,6 +263,7 @@ class Delivery:
 
     def _failed(self, retry_after: float | None, error: str | None) -> None:
         self._failures += 1
+        self._server_up = False
         self.last_error = error
         if retry_after is not None:
             delay = min(retry_after, MAX_RETRY_AFTER_S)

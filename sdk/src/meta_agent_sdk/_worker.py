@@ -50,12 +50,12 @@ class Worker(Delivery):
 
     def in_memory(self) -> int:
         """Items drained from the deque but not yet sent, spooled or dropped."""
-        inflight = self._inflight
         return (
             len(self._held)
             + len(self._open)
             + len(self._batch)
-            + (len(inflight) if inflight is not None else 0)
+            + sum(map(len, list(self._inflight)))
+            + len(self._awaiting_lane or ())
             + self._retry_items
         )
 
@@ -80,6 +80,8 @@ class Worker(Delivery):
                     return
                 try:
                     self._cycle(force=stopping or hurry or bool(waiters), final=stopping)
+                    if waiters or stopping:
+                        self._await_lanes()
                     if waiters and self.spool is not None:
                         self.spool.sync(force=True)
                 except Rescued:
@@ -87,6 +89,7 @@ class Worker(Delivery):
                 except Exception:
                     log.exception("metaagent: worker error (the worker keeps going)")
                 if stopping:
+                    self._stop_lanes()
                     self._transport.close()
                     if self.spool is not None:
                         self.spool.close()
@@ -222,20 +225,24 @@ class Worker(Delivery):
             # No sending from here on: everything is spooled, or dropped and counted.
             self._failures = max(self._failures, 1)
             self._backoff_until = float("inf")
-            inflight, self._inflight = self._inflight, None
+            inflight, self._inflight = self._inflight, []
+            if self._awaiting_lane is not None:
+                inflight.append(self._awaiting_lane)
+                self._awaiting_lane = None
             queue = self._lg._deque
             for _ in range(len(queue)):
                 self.drained += 1
                 self._accept(queue.popleft(), True)
             self._revisit(True, True)
-            for batch in (inflight, self._batch):
-                if batch is not None and len(batch):
+            for batch in (*inflight, self._batch):
+                if len(batch):
                     self._retry.append(batch)
                     self._retry_items += len(batch)
             self._batch = Batch()
             self._park_retries()
             if self.spool is not None:
                 self.spool.close()
+            self._settled.notify_all()  # a worker waiting for a free lane gives up
             return True
         finally:
             self._lock.release()
