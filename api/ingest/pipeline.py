@@ -38,16 +38,23 @@ async def ingest_items(
     executions: list[Any],
     actions: list[Any],
     sdk_version: str | None,
+    prevalidated: bool = False,
 ) -> IngestResult:
-    """Store what is valid, report what is not, and announce new executions on the stream."""
+    """Store what is valid, report what is not, and announce new executions on the stream.
+
+    `prevalidated`: the items are models from `validate_batch_json`, not JSON objects."""
     conn, tenant_id = session.conn, session.tenant_id
     cursor = await conn.execute("select unknown_agent_policy, retention_days from tenants")
     tenant = await cursor.fetchone()
     assert tenant is not None  # RLS shows the caller's own tenant row
     now = dt.datetime.now(dt.UTC)
     earliest, latest = now - dt.timedelta(days=tenant["retention_days"]), now + dt.timedelta(days=1)
-    parsed_e, rejected = parse_items(executions, "execution", earliest=earliest, latest=latest)
-    parsed_a, rejected_a = parse_items(actions, "action", earliest=earliest, latest=latest)
+    parsed_e, rejected = parse_items(
+        executions, "execution", earliest=earliest, latest=latest, prevalidated=prevalidated
+    )
+    parsed_a, rejected_a = parse_items(
+        actions, "action", earliest=earliest, latest=latest, prevalidated=prevalidated
+    )
     rejected += rejected_a
 
     agent_ids = await store.resolve_agents(

@@ -1,8 +1,10 @@
 """Store validated items idempotently in the day-partitioned raw tables.
 
-Each kind goes in as one `insert ... select from jsonb_to_recordset(...) on conflict do
+Each kind goes in as one `insert ... select from json_to_recordset(...) on conflict do
 nothing`: one round trip, parsed server-side, and a replayed event (same id, same start) is
-a conflict that stores nothing and is counted as a duplicate.
+a conflict that stores nothing and is counted as a duplicate. `json`, not `jsonb`: the text
+is read once, field by field, instead of first being built into a jsonb document (for 2,000
+actions: 8 ms instead of 11-13 ms here).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ _ACTION_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_statement(table: str, columns: tuple[tuple[str, str], ...], returning: str) -> str:
+def _insert_statement(
+    table: str, columns: tuple[tuple[str, str], ...], returning: str, select: str = "*"
+) -> str:
     # Items travel as the JSON pydantic serialises (in Rust) with the agent's *name*; the
     # tenant comes as a parameter and the agent id from a join that RLS confines to it.
     fields = [(n, k) for n, k in columns if n not in ("tenant_id", "agent_id", "sdk_version")]
@@ -57,9 +61,9 @@ def _insert_statement(table: str, columns: tuple[tuple[str, str], ...], returnin
     )
     return (
         f"with stored as (insert into raw.{table} ({names})"
-        f" select {values} from jsonb_to_recordset(%(items)s::jsonb) as item({record})"
+        f" select {values} from json_to_recordset(%(items)s::json) as item({record})"
         " join agents a on a.name = item.agent"
-        f" on conflict do nothing returning {returning}) select * from stored"
+        f" on conflict do nothing returning {returning}) select {select} from stored"
     )
 
 
@@ -70,7 +74,7 @@ _INSERT_EXECUTIONS = _insert_statement(
     " input_tokens, output_tokens, prompt_version_id, variant, error_type,"
     f" metadata ->> '{PERMIT_METADATA_KEY}' as circuit_permit",
 )
-_INSERT_ACTIONS = _insert_statement("actions", _ACTION_COLUMNS, "1 as stored")
+_INSERT_ACTIONS = _insert_statement("actions", _ACTION_COLUMNS, "1", "count(*) as stored")
 
 
 async def ensure_partitions(conn: Conn, days: set[dt.date]) -> None:
@@ -111,7 +115,8 @@ async def store_actions(conn: Conn, items: Sequence[ActionIn], *, tenant_id: uui
     cursor = await conn.execute(
         _INSERT_ACTIONS, {"items": payload, "tenant_id": tenant_id, "sdk": None}
     )
-    return len(await cursor.fetchall())
+    row = await cursor.fetchone()
+    return int(row["stored"]) if row else 0
 
 
 async def resolve_agents(

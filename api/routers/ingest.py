@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from api.deps import IngestSession
 from api.errors import ApiError
 from api.ingest import otlp
-from api.ingest.items import MAX_ITEMS
+from api.ingest.items import MAX_ITEMS, BatchIn, validate_batch_json
 from api.ingest.pipeline import ingest_items
 from api.schemas.common import ErrorResponse
 from api.schemas.ingest import IngestBatch, IngestResult
@@ -75,13 +75,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 )
 async def ingest(request: Request, session: IngestSession) -> IngestResult:
-    encoding = request.headers.get("content-encoding")
-    payload = _json(decode_body(await request.body(), encoding))
-    try:
-        batch = IngestBatch.model_validate(payload)
-    except ValidationError as exc:
-        details = [{"location": list(e["loc"]), "message": e["msg"]} for e in exc.errors()[:5]]
-        raise ApiError(422, "the body is not an ingest batch", details=details) from None
+    body = decode_body(await request.body(), request.headers.get("content-encoding"))
+    batch: BatchIn | IngestBatch | None = validate_batch_json(body)
+    if batch is None:  # some item is bad, or the body is no batch at all: find out which
+        try:
+            batch = IngestBatch.model_validate(_json(body))
+        except ValidationError as exc:
+            details = [{"location": list(e["loc"]), "message": e["msg"]} for e in exc.errors()[:5]]
+            raise ApiError(422, "the body is not an ingest batch", details=details) from None
     if len(batch.executions) + len(batch.actions) > MAX_ITEMS:
         raise ApiError(413, f"a batch holds at most {MAX_ITEMS} items; split it")
     return await ingest_items(
@@ -90,6 +91,7 @@ async def ingest(request: Request, session: IngestSession) -> IngestResult:
         executions=batch.executions,
         actions=batch.actions,
         sdk_version=_sdk_version(batch.sdk),
+        prevalidated=isinstance(batch, BatchIn),
     )
 
 

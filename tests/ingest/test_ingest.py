@@ -136,6 +136,8 @@ def _nested(depth: int) -> object:
         ({"input": "x" * 70_000}, "larger than"),
         ({"input": "é" * 40_000}, "larger than"),  # 80,000 bytes of UTF-8
         ({"output": _nested(40)}, "output: is nested deeper than 32 levels"),
+        ({"execution_id": "not-a-uuid"}, "execution_id: must be a UUID"),
+        ({"parent_execution_id": f"urn:uuid:{uuid.uuid4()}"}, "parent_execution_id: must be a"),
     ],
 )
 def test_bad_items_are_rejected_with_a_reason(ingest_client, make_tenant, change, reason):
@@ -152,6 +154,20 @@ def test_bad_items_are_rejected_with_a_reason(ingest_client, make_tenant, change
     assert rejected["index"] == 1
     assert reason in rejected["reason"]
     assert body["accepted"]["executions"] == 1  # the good item of the batch is stored
+
+
+def test_an_id_in_any_form_postgres_reads_is_stored_in_its_canonical_form(
+    ingest_client, make_tenant, owner_conn
+):
+    tenant = make_tenant()
+    canonical = uuid.uuid4()
+    item = execution(execution_id=canonical.hex.upper())
+    response = ingest_client.post("/v1/ingest", json={"executions": [item]}, headers=tenant.headers)
+    assert response.json()["accepted"]["executions"] == 1, response.text
+    row = owner_conn.execute(
+        "select execution_id from raw.executions where execution_id = %s", (canonical,)
+    ).fetchone()
+    assert row == (canonical,)
 
 
 def test_nan_and_lone_surrogates_in_free_form_fields_are_rejected_by_field(
