@@ -69,11 +69,15 @@ async def ingest_items(
     await store.ensure_partitions(
         conn, {i.started_at.astimezone(dt.UTC).date() for i in [*good_e, *good_a]}
     )
+    # Executions go in last: their insert triggers bump the agent's hourly rollup row, whose
+    # lock is then held until commit, so concurrent batches of one agent queue behind it.
+    # Taken first, it made every other request wait out this one's actions insert (3 requests
+    # in flight ran one after another).
+    stored_actions = await store.store_actions(conn, good_a, tenant_id=tenant_id)
+    circuits = await store.circuit_states(conn, agent_ids)
     stored = await store.store_executions(
         conn, good_e, tenant_id=tenant_id, sdk_version=sdk_version
     )
-    stored_actions = await store.store_actions(conn, good_a, tenant_id=tenant_id)
-    circuits = await store.circuit_states(conn, agent_ids)
     # Announced after the rows are in; a crash between the two loses only the announcement,
     # which the realtime worker rebuilds from Postgres.
     stream_ok = await publish_executions(redis, stored)
