@@ -28,6 +28,7 @@ _PAYLOAD_FIELDS = ("input", "output", "metadata", "attributes")
 
 
 _second_text: dict[int, str] = {}
+MAX_REMEMBERED_NAMES = 4096
 
 
 def iso(unix_ns: int) -> str:
@@ -56,6 +57,7 @@ class Encoder:
         self.sanitizer = sanitizer
         self.prices = prices
         self._max_item = sanitizer.config.max_item_bytes
+        self._names: dict[str, str] = {}
 
     def _text(self, value: str | None, limit: int = 2000) -> str:
         """A sanitized, capped, JSON-quoted string, or null."""
@@ -65,6 +67,21 @@ class Encoder:
         if len(text) > limit:
             text = text[:limit] + TRUNCATED.format(n=len(text) - limit, unit="chars")
         return _quote(text)
+
+    def _name(self, value: str | None) -> str:
+        """`_text` for names that repeat (tool, model, error type): sanitized once, then
+        remembered. Scanning "search" for secrets on every action was half its encoding."""
+        if value is None:
+            return "null"
+        names = self._names
+        quoted = names.get(value) if type(value) is str else None
+        if quoted is None:
+            quoted = self._text(value, 200)
+            if type(value) is str:
+                if len(names) >= MAX_REMEMBERED_NAMES:
+                    names.clear()
+                names[value] = quoted
+        return quoted
 
     def _payload(self, value: Any, default: str = "null") -> str:
         if value is None:
@@ -87,14 +104,14 @@ class Encoder:
             f'{{"action_id":"{a.action_id}","execution_id":"{ex.execution_id}",'
             f'"parent_action_id":{"null" if parent is None else _quote(parent.action_id)},'
             f'"agent":{_quote(ex.agent)},"sequence":{int(a.sequence)},'
-            f'"action_type":{_quote(a.action_type)},"name":{self._text(a.name, 200)},'
+            f'"action_type":{_quote(a.action_type)},"name":{self._name(a.name)},'
             f'"started_at":"{iso(start)}","ended_at":"{iso(end)}",'
             f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(a.status)},'
-            f'"model":{"null" if a.model is None else self._text(a.model, 200)},'
+            f'"model":{self._name(a.model)},'
             f'"input_tokens":{int(a.input_tokens or 0)},'
             f'"output_tokens":{int(a.output_tokens or 0)},'
             f'"cost_usd":{_num(self.action_cost(a))},'
-            f'"error_type":{self._text(a.error_type, 200)},'
+            f'"error_type":{self._name(a.error_type)},'
             f'"error_message":{self._text(a.error_message)},'
             f'"input":{self._payload(a.input)},"output":{self._payload(a.output)},'
             f'"attributes":{self._payload(attributes) if attributes else "{}"}}}'
@@ -133,11 +150,11 @@ class Encoder:
             f'"trace_id":{self._text(ex.trace_id, 200)},'
             f'"prompt_version_id":{self._text(ex.prompt_version_id, 200)},'
             f'"experiment_id":{self._text(ex.experiment_id, 200)},'
-            f'"variant":{self._text(ex.variant, 200)},'
-            f'"model":{self._text(model, 200)},'
+            f'"variant":{self._name(ex.variant)},'
+            f'"model":{self._name(model)},'
             f'"input_tokens":{int(in_tokens)},"output_tokens":{int(out_tokens)},'
             f'"cost_usd":{_num(cost)},'
-            f'"error_type":{self._text(ex.error_type, 200)},'
+            f'"error_type":{self._name(ex.error_type)},'
             f'"error_message":{self._text(ex.error_message)},'
             f'"input":{self._payload(ex.input)},"output":{self._payload(ex.output)},'
             f'"metadata":{_dumps(metadata)}}}'
