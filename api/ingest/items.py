@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    field_validator,
 )
+from typing_extensions import TypedDict
 
 from api.schemas.common import MAX_JSON_DEPTH, Name, Text, check_storable_json
 
@@ -32,54 +34,49 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}
 UuidText = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 
 
-class _Item(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+# Items are TypedDicts, not models: validated into plain dicts, a batch costs less than half
+# (for 2,000 actions 4.4 ms instead of 10.8 ms). A field left out stays out, so the defaults
+# of optional fields are the insert's (`store.py`), and readers use `.get`.
+class _Item(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="ignore", allow_inf_nan=False)  # type: ignore[misc]
 
     agent: Name
-    started_at: dt.datetime
-    ended_at: dt.datetime | None = None
-    duration_ms: float | None = Field(default=None, ge=0, le=7 * 86_400_000)
-    model: Name | None = None
-    input_tokens: int = Field(default=0, ge=0, le=2**31 - 1)
-    output_tokens: int = Field(default=0, ge=0, le=2**31 - 1)
-    cost_usd: float = Field(default=0, ge=0, le=1_000_000)
-    error_type: Name | None = None
-    error_message: Text | None = Field(default=None, max_length=10_000)
+    started_at: AwareDatetime
+    ended_at: NotRequired[AwareDatetime | None]
+    duration_ms: NotRequired[Annotated[float, Field(ge=0, le=7 * 86_400_000)] | None]
+    model: NotRequired[Name | None]
+    input_tokens: NotRequired[Count]
+    output_tokens: NotRequired[Count]
+    cost_usd: NotRequired[Annotated[float, Field(ge=0, le=1_000_000)]]
+    error_type: NotRequired[Name | None]
+    error_message: NotRequired[Annotated[Text, Field(max_length=10_000)] | None]
     # free-form JSON: checked once per item in `_free_form_bytes`, not by a validator per
     # field (three Python calls an item, most of them on None and {}, were a sixth of the
     # ingest endpoint's CPU)
-    input: Any = None
-    output: Any = None
-
-    @field_validator("started_at", "ended_at")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a time zone")
-        return value
-
-    def _check_times(self) -> None:
-        if self.ended_at is not None and self.ended_at < self.started_at:
-            raise ValueError("ended_at is before started_at")
+    input: NotRequired[Any]
+    output: NotRequired[Any]
 
 
 class ExecutionIn(_Item):
     execution_id: UuidText
     status: Literal["running", "success", "failure", "timeout", "cancelled"]
-    session_id: Name | None = None
-    parent_execution_id: UuidText | None = None
-    trace_id: Name | None = None
-    prompt_version_id: UuidText | None = None
-    experiment_id: UuidText | None = None
-    variant: Name | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    session_id: NotRequired[Name | None]
+    parent_execution_id: NotRequired[UuidText | None]
+    trace_id: NotRequired[Name | None]
+    prompt_version_id: NotRequired[UuidText | None]
+    experiment_id: NotRequired[UuidText | None]
+    variant: NotRequired[Name | None]
+    metadata: NotRequired[dict[str, Any]]
 
 
 class ActionIn(_Item):
     action_id: UuidText
     execution_id: UuidText
-    parent_action_id: UuidText | None = None
-    sequence: int = Field(default=0, ge=0, le=2**31 - 1)
+    parent_action_id: NotRequired[UuidText | None]
+    sequence: NotRequired[Count]
     action_type: Literal[
         "tool_call",
         "llm_inference",
@@ -91,7 +88,7 @@ class ActionIn(_Item):
     ]
     name: Name
     status: Literal["success", "failure", "timeout"]
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: NotRequired[dict[str, Any]]
 
 
 _EXECUTION = TypeAdapter(ExecutionIn)
@@ -130,16 +127,20 @@ def validate_batch_json(body: bytes) -> BatchIn | None:
         return None
 
 
+# pydantic's words for what a client is told in ours (the only pattern is the UUID's)
+_MESSAGES = {"string_pattern_mismatch": "must be a UUID", "timezone_aware": "needs a time zone"}
+
+
 def _reason(exc: ValidationError | ValueError) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        message = "must be a UUID" if first["type"] == "string_pattern_mismatch" else first["msg"]
+        message = _MESSAGES.get(first["type"], first["msg"])
         return f"{where}: {message}" if where else message
     return str(exc)
 
 
-def _free_form_bytes(item: ExecutionIn | ActionIn) -> int:
+def _free_form_bytes(item: Mapping[str, Any]) -> int:
     """UTF-8 size of the free-form fields as JSON, the only ones without a length limit of
     their own, once each is known storable: no NaN or infinity (jsonb refuses them), no NUL
     or lone surrogate (Postgres text refuses them), nested at most MAX_JSON_DEPTH deep.
@@ -147,13 +148,9 @@ def _free_form_bytes(item: ExecutionIn | ActionIn) -> int:
     The JSON text answers most of that at C speed; only a field whose text looks suspicious
     (a \u0000 escape, many brackets, or no text at all) is walked exactly, to be refused with
     the reason. Empty fields cost nothing (most actions)."""
-    extra = (
-        ("metadata", item.metadata)
-        if isinstance(item, ExecutionIn)
-        else ("attributes", item.attributes)
-    )
     size = 0
-    for name, value in (("input", item.input), ("output", item.output), extra):
+    for name in ("input", "output", "metadata", "attributes"):
+        value = item.get(name)
         if value is None or value == {}:
             continue
         try:
@@ -179,7 +176,7 @@ def parse_items(
 ) -> tuple[list[tuple[int, Any]], list[Rejected]]:
     """Validate each item; return the good ones with their batch index, and the rejections.
 
-    `prevalidated`: `raw` holds models from `validate_batch_json`; only the checks that span
+    `prevalidated`: `raw` holds items from `validate_batch_json`; only the checks that span
     fields or need the tenant (times, the accepted window, free-form size) remain."""
     adapter = _EXECUTION if kind == "execution" else _ACTION
     # the usual batch is all good: one call validates the whole list (in Rust, without a
@@ -196,13 +193,19 @@ def parse_items(
     for index, item in enumerate(raw):
         try:
             parsed = adapter.validate_python(item) if validated is None else validated[index]
-            parsed._check_times()
-            if not earliest <= parsed.started_at <= latest:
+            started, ended = parsed["started_at"], parsed.get("ended_at")
+            if ended is not None and ended < started:
+                raise ValueError("ended_at is before started_at")
+            if not earliest <= started <= latest:
                 raise ValueError(
                     "started_at is outside the accepted window (the tenant's retention,"
                     " up to one day ahead)"
                 )
-            if _free_form_bytes(parsed) > MAX_ITEM_BYTES:
+            if (
+                parsed.get("input") is not None
+                or parsed.get("output") is not None
+                or parsed.get("metadata" if kind == "execution" else "attributes")
+            ) and _free_form_bytes(parsed) > MAX_ITEM_BYTES:
                 raise ValueError(f"item is larger than {MAX_ITEM_BYTES} bytes of JSON")
         except (ValidationError, ValueError, TypeError) as exc:
             reason = _reason(exc) if not isinstance(exc, TypeError) else "not JSON-serialisable"

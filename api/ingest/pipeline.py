@@ -23,10 +23,10 @@ def _known_agents(
     """Keep items whose agent the tenant knows; report the rest by their batch index."""
     kept = []
     for index, item in items:
-        if item.agent in agent_ids:
+        if item["agent"] in agent_ids:
             kept.append(item)
         else:
-            reason = f"unknown agent {item.agent!r} (this tenant does not register new agents)"
+            reason = f"unknown agent {item['agent']!r} (this tenant does not register new agents)"
             rejected.append(Rejected(kind, index, reason))
     return kept
 
@@ -59,7 +59,7 @@ async def ingest_items(
 
     agent_ids = await store.resolve_agents(
         conn,
-        {item.agent for _, item in [*parsed_e, *parsed_a]},
+        {item["agent"] for _, item in [*parsed_e, *parsed_a]},
         tenant_id=tenant_id,
         register=tenant["unknown_agent_policy"] == "register",
     )
@@ -67,7 +67,7 @@ async def ingest_items(
     good_a: list[ActionIn] = _known_agents(parsed_a, "action", agent_ids, rejected)
 
     await store.ensure_partitions(
-        conn, {i.started_at.astimezone(dt.UTC).date() for i in [*good_e, *good_a]}
+        conn, {i["started_at"].astimezone(dt.UTC).date() for i in [*good_e, *good_a]}
     )
     # Executions go in last: their insert triggers bump the agent's hourly rollup row, whose
     # lock is then held until commit, so concurrent batches of one agent queue behind it.

@@ -43,6 +43,17 @@ _ACTION_COLUMNS = (
 )  # fmt: skip
 
 
+# What an item that leaves these fields out gets (items are dicts that keep only what came).
+_DEFAULTS = {
+    "input_tokens": "0",
+    "output_tokens": "0",
+    "cost_usd": "0",
+    "sequence": "0",
+    "metadata": "'{}'::jsonb",
+    "attributes": "'{}'::jsonb",
+}
+
+
 def _insert_statement(
     table: str, columns: tuple[tuple[str, str], ...], returning: str | None
 ) -> str:
@@ -56,7 +67,10 @@ def _insert_statement(
             "tenant_id": "%(tenant_id)s::uuid",
             "agent_id": "a.agent_id",
             "sdk_version": "%(sdk)s",
-        }.get(name, f"item.{name}")
+        }.get(
+            name,
+            f"coalesce(item.{name}, {_DEFAULTS[name]})" if name in _DEFAULTS else f"item.{name}",
+        )
         for name, _ in columns
     )
     insert = (
