@@ -31,6 +31,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from meta_agent_sdk import AgentLogger
 
+_COMMON = {
+    "ended_at": None, "duration_ms": None, "model": None, "input_tokens": 0,
+    "output_tokens": 0, "cost_usd": 0.0, "error_type": None, "error_message": None,
+    "input": None, "output": None,
+}  # fmt: skip
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "execution": {
+        **_COMMON, "session_id": None, "parent_execution_id": None, "trace_id": None,
+        "prompt_version_id": None, "experiment_id": None, "variant": None, "metadata": {},
+    },
+    "action": {**_COMMON, "parent_action_id": None, "sequence": 0, "attributes": {}},
+}  # fmt: skip
+
 
 @dataclass
 class Request:
@@ -68,6 +81,7 @@ class IngestState:
     routing_version: int = 0
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # items as they came
     arrivals: list[str] = field(default_factory=list)
     duplicates: int = 0
     requests: list[Request] = field(default_factory=list)
@@ -236,7 +250,9 @@ class IngestServer:
                         st.duplicates += 1
                         dup[kind + "s"] += 1
                         continue
-                    store[item[key]] = item
+                    # as the real server stores it: a field left out has its default
+                    store[item[key]] = {**DEFAULTS[kind], **item}
+                    st.sent[item[key]] = item
                     st.arrivals.append(item[key])
                     accepted[kind + "s"] += 1
         self._reply(

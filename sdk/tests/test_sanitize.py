@@ -172,6 +172,7 @@ def test_an_item_over_the_per_item_limit_is_cut_to_fit(server, make_logger):
     assert logger.flush(5)
     assert server.wait_for(2)
     (action,) = server.state.actions.values()
-    assert len(json.dumps(action, ensure_ascii=False).encode()) <= 4096
+    sent = server.state.sent[action["action_id"]]
+    assert len(json.dumps(sent, ensure_ascii=False, separators=(",", ":")).encode()) <= 4096
     assert "truncated" in action["input"]
     assert "truncated" in action["output"]

@@ -95,31 +95,31 @@ class Encoder:
         return self.prices.cost(a.model, a.input_tokens, a.output_tokens)
 
     def action(self, a: Action) -> bytes:
-        """One action as protocol JSON."""
+        """One action as protocol JSON; fields at their default (null, 0, {}) are left out."""
         ex = a.execution
         parent = a.parent
         start, end = a._start_ns, a._end_ns
-        attributes = a.attributes
-        text = (
+        parts = [
             f'{{"action_id":"{a.action_id}","execution_id":"{ex.execution_id}",'
-            f'"parent_action_id":{"null" if parent is None else _quote(parent.action_id)},'
             f'"agent":{_quote(ex.agent)},"sequence":{int(a.sequence)},'
             f'"action_type":{_quote(a.action_type)},"name":{self._name(a.name)},'
             f'"started_at":"{iso(start)}","ended_at":"{iso(end)}",'
-            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(a.status)},'
-            f'"model":{self._name(a.model)},'
-            f'"input_tokens":{int(a.input_tokens or 0)},'
-            f'"output_tokens":{int(a.output_tokens or 0)},'
-            f'"cost_usd":{_num(self.action_cost(a))},'
-            f'"error_type":{self._name(a.error_type)},'
-            f'"error_message":{self._text(a.error_message)},'
-            f'"input":{self._payload(a.input)},"output":{self._payload(a.output)},'
-            f'"attributes":{self._payload(attributes) if attributes else "{}"}}}'
-        )
-        return self._fit(text)
+            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(a.status)}'
+        ]
+        if parent is not None:
+            parts.append(f',"parent_action_id":{_quote(parent.action_id)}')
+        if a.model is not None:
+            parts.append(f',"model":{self._name(a.model)}')
+        self._usage(parts, a.input_tokens, a.output_tokens, self.action_cost(a))
+        self._outcome(parts, a.error_type, a.error_message, a.input, a.output)
+        if a.attributes:
+            parts.append(f',"attributes":{self._payload(a.attributes)}')
+        parts.append("}")
+        return self._fit("".join(parts))
 
     def execution(self, ex: Execution) -> bytes:
-        """One finished execution as protocol JSON, with totals from its LLM actions."""
+        """One finished execution as protocol JSON, with totals from its LLM actions; fields
+        at their default (null, 0, {}) are left out."""
         llm = [a for a in ex._llm if a._state == DONE]
         model = ex.model or (llm[-1].model if llm else None)
         in_tokens = ex.input_tokens
@@ -141,25 +141,53 @@ class Encoder:
         if pinned:
             metadata.update(pinned)
         start, end = ex._start_ns, ex._end_ns
-        text = (
+        parts = [
             f'{{"execution_id":"{ex.execution_id}","agent":{_quote(ex.agent)},'
             f'"started_at":"{iso(start)}","ended_at":"{iso(end)}",'
-            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(ex.status)},'
-            f'"session_id":{self._text(ex.session_id, 200)},'
-            f'"parent_execution_id":{self._text(ex.parent_execution_id, 200)},'
-            f'"trace_id":{self._text(ex.trace_id, 200)},'
-            f'"prompt_version_id":{self._text(ex.prompt_version_id, 200)},'
-            f'"experiment_id":{self._text(ex.experiment_id, 200)},'
-            f'"variant":{self._name(ex.variant)},'
-            f'"model":{self._name(model)},'
-            f'"input_tokens":{int(in_tokens)},"output_tokens":{int(out_tokens)},'
-            f'"cost_usd":{_num(cost)},'
-            f'"error_type":{self._name(ex.error_type)},'
-            f'"error_message":{self._text(ex.error_message)},'
-            f'"input":{self._payload(ex.input)},"output":{self._payload(ex.output)},'
-            f'"metadata":{_dumps(metadata)}}}'
-        )
-        return self._fit(text, pinned)
+            f'"duration_ms":{round((end - start) / 1e6, 3)!r},"status":{_quote(ex.status)}'
+        ]
+        for field, value in (
+            ("session_id", ex.session_id),
+            ("parent_execution_id", ex.parent_execution_id),
+            ("trace_id", ex.trace_id),
+            ("prompt_version_id", ex.prompt_version_id),
+            ("experiment_id", ex.experiment_id),
+        ):
+            if value is not None:
+                parts.append(f',"{field}":{self._text(value, 200)}')
+        if ex.variant is not None:
+            parts.append(f',"variant":{self._name(ex.variant)}')
+        if model is not None:
+            parts.append(f',"model":{self._name(model)}')
+        self._usage(parts, in_tokens, out_tokens, cost)
+        self._outcome(parts, ex.error_type, ex.error_message, ex.input, ex.output)
+        if metadata:
+            parts.append(f',"metadata":{_dumps(metadata)}')
+        parts.append("}")
+        return self._fit("".join(parts), pinned)
+
+    @staticmethod
+    def _usage(
+        parts: list[str], in_tokens: int | None, out_tokens: int | None, cost: float
+    ) -> None:
+        if in_tokens:
+            parts.append(f',"input_tokens":{int(in_tokens)}')
+        if out_tokens:
+            parts.append(f',"output_tokens":{int(out_tokens)}')
+        if cost:
+            parts.append(f',"cost_usd":{_num(cost)}')
+
+    def _outcome(
+        self, parts: list[str], error_type: str | None, message: str | None, input: Any, output: Any
+    ) -> None:
+        if error_type is not None:
+            parts.append(f',"error_type":{self._name(error_type)}')
+        if message is not None:
+            parts.append(f',"error_message":{self._text(message)}')
+        if input is not None:
+            parts.append(f',"input":{self._payload(input)}')
+        if output is not None:
+            parts.append(f',"output":{self._payload(output)}')
 
     def _fit(self, text: str, pinned: dict[str, str] | None = None) -> bytes:
         data = text.encode("utf-8", "replace")  # "replace": lone surrogates are not UTF-8
