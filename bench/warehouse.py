@@ -37,7 +37,7 @@ import psycopg
 from bench.harness import print_result
 from bench.load import scratch_database
 from dagster_project.warehouse.assets import warehouse_models
-from dagster_project.warehouse.resources import dbt_resource
+from dagster_project.warehouse.resources import WarehouseDatabase, dbt_resource
 from meta_agent import tenants
 from meta_agent.dbt_target import DBT_PROJECT_DIR
 from meta_agent.embedded import EmbeddedServers
@@ -186,7 +186,7 @@ def run(executions: int, seed: int) -> dict[str, Any]:
             result = dg.materialize(
                 [warehouse_models],
                 partition_key=DAY.isoformat(),
-                resources={"dbt": dbt_resource(url)},
+                resources={"dbt": dbt_resource(url), "postgres": WarehouseDatabase(url=url)},
                 instance=instance,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
