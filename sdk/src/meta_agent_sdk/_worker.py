@@ -243,6 +243,7 @@ class Worker(Delivery):
             if self.spool is not None:
                 self.spool.close()
             self._settled.notify_all()  # a worker waiting for a free lane gives up
+            self._stop_lanes()  # each lane ends when its request does
             return True
         finally:
             self._lock.release()
