@@ -78,8 +78,11 @@ async def ingest_items(
     stored = await store.store_executions(
         conn, good_e, tenant_id=tenant_id, sdk_version=sdk_version
     )
-    # Announced after the rows are in; a crash between the two loses only the announcement,
-    # which the realtime worker rebuilds from Postgres.
+    # Committed before they are announced: a worker that reads the stream finds the rows in
+    # Postgres, a commit that fails announces nothing, and the rollup lock is not held while
+    # Redis answers. A crash between the two loses only the announcement, which the realtime
+    # worker rebuilds from Postgres. (The session's own commit then has nothing left to do.)
+    await conn.commit()
     stream_ok = await publish_executions(redis, stored)
     return IngestResult.model_validate(
         {

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 
@@ -258,3 +259,32 @@ def test_a_tenant_cannot_write_into_another_tenants_agent_by_name(
         ([first.tenant_id, second.tenant_id],),
     ).fetchall()
     assert sorted(n for _, n in agents) == [1, 1]
+
+
+def test_executions_are_committed_before_they_are_announced(
+    ingest_client, make_tenant, migrated_database, monkeypatch
+):
+    from api.ingest import pipeline
+
+    tenant = make_tenant()
+    # the day's partitions exist first: creating one locks the table until commit
+    ingest_client.post("/v1/ingest", json={"executions": [execution()]}, headers=tenant.headers)
+    item = execution()
+    seen_at_announcement: list[object] = []
+    announce = pipeline.publish_executions
+
+    async def observed(redis_client, stored):
+        # another session, as a realtime worker would be: only committed rows are visible
+        with psycopg.connect(migrated_database.owner_url, autocommit=True) as other:
+            other.execute("set lock_timeout = '5s'")  # never a hang, whatever is held
+            row = other.execute(
+                "select count(*) from raw.executions where execution_id = %s",
+                (item["execution_id"],),
+            ).fetchone()
+        seen_at_announcement.append(row[0] if row else None)
+        return await announce(redis_client, stored)
+
+    monkeypatch.setattr(pipeline, "publish_executions", observed)
+    response = ingest_client.post("/v1/ingest", json={"executions": [item]}, headers=tenant.headers)
+    assert response.json()["stream"] == "ok", response.text
+    assert seen_at_announcement == [1]
