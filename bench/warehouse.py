@@ -157,6 +157,11 @@ def _slowest_nodes(since: float, count: int = 8) -> list[str]:
     return [f"{node['execution_time']:6.2f} s  {node['unique_id']}" for node in nodes[:count]]
 
 
+def warehouse_resources(url: str) -> dict[str, Any]:
+    """Every resource the warehouse asset asks for, on the scratch database at `url`."""
+    return {"dbt": dbt_resource(url), "postgres": WarehouseDatabase(url=url)}
+
+
 def run(executions: int, seed: int) -> dict[str, Any]:
     settings = load_settings()
     if not settings.uses_embedded_postgres:
@@ -186,7 +191,7 @@ def run(executions: int, seed: int) -> dict[str, Any]:
             result = dg.materialize(
                 [warehouse_models],
                 partition_key=DAY.isoformat(),
-                resources={"dbt": dbt_resource(url), "postgres": WarehouseDatabase(url=url)},
+                resources=warehouse_resources(url),
                 instance=instance,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
