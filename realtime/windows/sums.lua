@@ -1,9 +1,9 @@
 -- Running window sums, shared by apply.lua and read.lua (prepended to each).
 --
 -- A sum hash holds the totals and latency bins of every bucket b >= its field `_lo`, with a
--- marker field `_b<b>` for each bucket that added to it, holding how many executions it added. Applying an execution to a bucket at
--- or above `_lo` adds it to the sum too; when the window moves on, each bucket that left it
--- is subtracted once, whole. A read is then one hash instead of 30 or 60 buckets.
+-- marker field `_b<b>` for each bucket that added to it, holding how many executions it
+-- added. Applying an execution to a bucket at or above `_lo` adds it to the sum too; when the
+-- window moves on, each bucket that left it is subtracted once, whole. A read is then one hash instead of 30 or 60 buckets.
 --
 -- Bucket keys are built here from their prefix, inside the agent's hash tag (so they live in
 -- the same cluster slot as the declared keys). A bucket whose count no longer matches what it
@@ -12,17 +12,23 @@
 -- everything the sum holds all lead to a rebuild from the buckets still in the window:
 -- exact, and as costly as the reads this replaces, but rare.
 
+-- Add bucket `key`'s fields into `acc`; returns how many executions the bucket holds.
+local function sum_add_bucket(acc, key)
+    local fields = redis.call('HGETALL', key)
+    local n = 0
+    for i = 1, #fields, 2 do
+        acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
+        if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
+    end
+    return n
+end
+
 local function sum_rebuild(sum, prefix, lo, hi, ttl)
     redis.call('DEL', sum)
     local acc = {}
     local flat = {'_lo', lo}
     for b = lo, hi do
-        local fields = redis.call('HGETALL', prefix .. b)
-        local n = 0
-        for i = 1, #fields, 2 do
-            acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
-            if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
-        end
+        local n = sum_add_bucket(acc, prefix .. b)
         if n > 0 then
             flat[#flat + 1] = '_b' .. b
             flat[#flat + 1] = n
@@ -52,12 +58,7 @@ local function sum_advance(sum, prefix, lo, hi, span, ttl)
         local marker = '_b' .. b
         local added = redis.call('HGET', sum, marker)
         if added then
-            local fields = redis.call('HGETALL', prefix .. b)
-            local n = 0
-            for i = 1, #fields, 2 do
-                minus[fields[i]] = (minus[fields[i]] or 0) + tonumber(fields[i + 1])
-                if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
-            end
+            local n = sum_add_bucket(minus, prefix .. b)
             -- the bucket holds exactly what it added, or the sum cannot be trusted
             if n ~= tonumber(added) then return sum_rebuild(sum, prefix, lo, hi, ttl) end
             markers[#markers + 1] = marker
