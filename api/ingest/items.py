@@ -201,11 +201,7 @@ def parse_items(
                     "started_at is outside the accepted window (the tenant's retention,"
                     " up to one day ahead)"
                 )
-            if (
-                parsed.get("input") is not None
-                or parsed.get("output") is not None
-                or parsed.get("metadata" if kind == "execution" else "attributes")
-            ) and _free_form_bytes(parsed) > MAX_ITEM_BYTES:
+            if _free_form_bytes(parsed) > MAX_ITEM_BYTES:
                 raise ValueError(f"item is larger than {MAX_ITEM_BYTES} bytes of JSON")
         except (ValidationError, ValueError, TypeError) as exc:
             reason = _reason(exc) if not isinstance(exc, TypeError) else "not JSON-serialisable"

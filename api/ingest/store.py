@@ -43,7 +43,9 @@ _ACTION_COLUMNS = (
 )  # fmt: skip
 
 
-# What an item that leaves these fields out gets (items are dicts that keep only what came).
+# What an item that leaves these fields out gets (items are dicts that keep only what came):
+# the NOT NULL columns' defaults of raw.executions and raw.actions (migration 0002), which an
+# insert of an explicit null would not apply.
 _DEFAULTS = {
     "input_tokens": "0",
     "output_tokens": "0",
