@@ -64,12 +64,23 @@ local function sum_advance(sum, prefix, lo, hi, span, ttl)
             markers[#markers + 1] = marker
         end
     end
-    for name, value in pairs(minus) do
-        if redis.call('HINCRBY', sum, name, string.format('%d', -value)) == 0 then
-            redis.call('HDEL', sum, name)
+    -- one HMGET and one HSET for every field the leaving buckets held, not a call each
+    local names = {}
+    for name, _ in pairs(minus) do names[#names + 1] = name end
+    local kept = {'_lo', lo}
+    if #names > 0 then
+        local current = redis.call('HMGET', sum, unpack(names))
+        for j, name in ipairs(names) do
+            local left = (tonumber(current[j]) or 0) - minus[name]
+            if left == 0 then
+                markers[#markers + 1] = name
+            else
+                kept[#kept + 1] = name
+                kept[#kept + 1] = string.format('%d', left)
+            end
         end
     end
     if #markers > 0 then redis.call('HDEL', sum, unpack(markers)) end
-    redis.call('HSET', sum, '_lo', lo)
+    redis.call('HSET', sum, unpack(kept))
     return lo
 end
