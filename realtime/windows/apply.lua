@@ -111,9 +111,7 @@ for e = first, #ARGV, per do
     end
 end
 
--- Add `fields` (name -> increment) into hash `key`: one HMGET and one HSET instead of a
--- HINCRBY per field (each call out of Lua costs about as much as the arithmetic of a dozen
--- fields). Exact while every total stays below 2^53 (cost units: $90M in one bucket).
+-- Add `fields` (name -> increment) into hash `key` with one HMGET and one HSET.
 local function add_into(key, fields)
     local names, i = {}, 0
     for field, _ in pairs(fields) do
@@ -138,12 +136,16 @@ for k, fields in pairs(sums) do
         -- with how many executions this bucket added: it is subtracted whole only while it
         -- holds exactly those (see sums.lua)
         fields['_b' .. bucket_of[k]] = fields['n']
-        add_into(w.key, fields)
+        sum_add(w.key, fields)
         w.used = true
     end
 end
 for i = 1, d do
-    if window_sums[i].used then redis.call('PEXPIRE', window_sums[i].key, window_sums[i].ttl) end
+    local w = window_sums[i]
+    if w.used then
+        redis.call('PEXPIRE', w.key, w.ttl)
+        redis.call('PEXPIRE', w.key .. ':h', w.ttl)
+    end
 end
 
 if any then

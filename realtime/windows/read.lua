@@ -5,21 +5,21 @@
 -- ARGV: 1..5 the 5-minute window: bucket key prefix, lowest and highest bucket, width, the
 --       sum's ttl (ms) should it be rebuilt; 6..10 the same for the 1-hour window;
 --       11 '1' to return the 5-minute latency histogram, 12 '1' for the 1-hour one
---       (without: only the totals, with HMGET: the cheap path of an evaluation)
 -- Returns {lm or false, consecutive failures, five-minute window, one-hour window}, each
---   window {n, f, s, c, ti, to, {bin, count, bin, count, ...}}.
+--   window {n, f, s, c, ti, to, latencies}: latencies are the sum's counters as they are
+--   stored (a string of big-endian u32, bin + 1 the index; see sums.lua), or, when summed
+--   from buckets, a flat {bin, count, bin, count, ...}; {} when not asked for.
 --
 -- A reader whose clock is behind the sum's (another worker moved it further) sums the
 -- buckets of its own window instead. (A sum also holds what a worker whose clock runs ahead
 -- applied to the next bucket: at most one bucket of clock skew early.)
 
 local TOTALS = {'n', 'f', 's', 'c', 'ti', 'to'}
-local IS_TOTAL = {n = true, f = true, s = true, c = true, ti = true, to = true}
 
 local function add_fields(fields, sums, histogram)
     for i = 1, #fields, 2 do
         local name, count = fields[i], tonumber(fields[i + 1])
-        if IS_TOTAL[name] then
+        if SUM_TOTALS[name] then
             for t = 1, 6 do
                 if TOTALS[t] == name then sums[t] = sums[t] + count end
             end
@@ -35,18 +35,15 @@ local function window(sum, a, with_histogram)
     local histogram = with_histogram and {} or nil
     local held = sum_advance(sum, prefix, lo, hi, tonumber(ARGV[a + 3]), ARGV[a + 4])
     if held == lo then
-        if with_histogram then
-            add_fields(redis.call('HGETALL', sum), sums, histogram)
-        else
-            local values = redis.call('HMGET', sum, 'n', 'f', 's', 'c', 'ti', 'to')
-            for t = 1, 6 do
-                if values[t] then sums[t] = tonumber(values[t]) end
-            end
+        local values = redis.call('HMGET', sum, 'n', 'f', 's', 'c', 'ti', 'to')
+        for t = 1, 6 do
+            if values[t] then sums[t] = tonumber(values[t]) end
         end
-    else
-        for b = lo, hi do
-            add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)
-        end
+        sums[7] = with_histogram and (redis.call('GET', sum .. ':h') or '') or {}
+        return sums
+    end
+    for b = lo, hi do
+        add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)
     end
     local flat = {}
     for name, count in pairs(histogram or {}) do

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(GAMMA)
@@ -71,4 +73,27 @@ def quantiles(histogram: Mapping[int, int], qs: Iterable[float]) -> list[float |
             if seen > rank:
                 results.append(bin_value(index))
                 break
+    return results
+
+
+# a window sum keeps its bins as counters in one string (BITFIELD u32, big-endian), the
+# counter of bin i at index i - ZERO_BIN (see realtime/windows/sums.lua)
+_COUNTER = np.dtype(">u4")
+
+
+def counter_quantiles(counters: bytes, qs: Iterable[float]) -> list[float | None]:
+    """`quantiles` of a histogram stored as counters; the same ranks and bins."""
+    counts = np.frombuffer(counters, dtype=_COUNTER, count=len(counters) // 4)
+    cumulative = np.cumsum(counts, dtype=np.int64)
+    total = int(cumulative[-1]) if len(cumulative) else 0
+    wanted = list(qs)
+    if total == 0:
+        return [None] * len(wanted)
+    results: list[float | None] = []
+    for q in wanted:
+        if not 0 <= q <= 1:
+            raise ValueError(f"a quantile lies in [0, 1], got {q}")
+        # the first counter whose running total passes the rank, as `quantiles` walks
+        index = int(np.searchsorted(cumulative, math.floor(q * (total - 1)), side="right"))
+        results.append(bin_value(index + ZERO_BIN))
     return results

@@ -87,10 +87,15 @@ class WindowStats:
 
     @classmethod
     def from_sums(cls, reply: Sequence[Any]) -> WindowStats:
-        """The window of a `read.lua` reply: six totals and a flat (bin, count) histogram."""
-        n, f, s, c, ti, to, flat = reply
-        histogram = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
+        """The window of a `read.lua` reply: six totals and the latency histogram, as a sum's
+        counters or as flat (bin, count) pairs."""
+        n, f, s, c, ti, to, latencies = reply
+        if isinstance(latencies, bytes):  # a sum's counters
+            p50, p95, p99 = sketch.counter_quantiles(latencies, QUANTILES)
+        else:  # summed from the buckets
+            flat = latencies
+            histogram = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+            p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
         return cls(
             executions=int(n),
             failures=int(f),

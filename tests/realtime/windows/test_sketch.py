@@ -55,3 +55,22 @@ def test_every_duration_lies_in_a_bin_whose_representative_is_close() -> None:
 
 def test_an_empty_histogram_has_no_quantiles() -> None:
     assert sketch.quantiles({}, [0.5, 0.99]) == [None, None]
+
+
+def counters_of(histogram: dict[int, int]) -> bytes:
+    """The histogram as a window sum stores it (sums.lua): big-endian u32 at bin + 1."""
+    counts = np.zeros(sketch.MAX_BIN + 2, dtype=">u4")
+    for index, count in histogram.items():
+        counts[index - sketch.ZERO_BIN] = count
+    return counts[: max(histogram) - sketch.ZERO_BIN + 1].tobytes() if histogram else b""
+
+
+@given(durations, st.lists(st.sampled_from([0, 0.01, 0.5, 0.95, 0.99, 1]), min_size=1))
+def test_counters_give_the_quantiles_the_histogram_gives(values: list[int], qs: list[float]):
+    histogram = histogram_of(values)
+    assert sketch.counter_quantiles(counters_of(histogram), qs) == sketch.quantiles(histogram, qs)
+
+
+def test_empty_counters_have_no_quantiles() -> None:
+    assert sketch.counter_quantiles(b"", [0.5]) == [None]
+    assert sketch.counter_quantiles(bytes(8), [0.5, 0.99]) == [None, None]
