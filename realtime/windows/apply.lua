@@ -1,5 +1,9 @@
 -- Apply a batch of one agent's executions to its windows, atomically, each at most once.
 --
+-- The caller has already summed the batch per bucket (the script adds totals, it does not
+-- look at executions one by one): Redis runs one script at a time, so what it must do per
+-- execution is only what makes applying idempotent, remembering the execution's id.
+--
 -- KEYS: 1 last (hash: lm = latest end, ls = latest success end), 2 fails (zset: failures
 --       after the latest success, by end), 3 variant set, 4.. bucket, seen-hash and sum keys,
 --       referenced by index from the arguments below
@@ -8,11 +12,15 @@
 --       then d, the number of window sums, and per sum 6 fields: sum key index, bucket key
 --       prefix, the window's lowest and highest bucket, its width in buckets, its ttl (ms);
 --       then per key 4..3+m 2 fields: its sum's number (0: none) and its bucket index;
---       then per execution 14 fields:
---       id, end ms, failed (0/1), slow (0/1), latency bin field ('' when no duration), cost
---       units, input tokens, output tokens, seen key, 10 s key, 1 min key, variant 10 s key,
---       variant 1 min key (key indexes; 0 when no variant), variant member
--- Returns one 1 (applied) or 0 (applied before) per execution.
+--       then per key 4..3+m what to add to it, as 'field amount field amount ...' ('' for
+--       none): n executions, f failures, s slow calls, c cost units, ti / to tokens, and
+--       one count per latency bin (the bin number is the field);
+--       then the batch's latest end, its latest success end ('' for none), the number of
+--       its failures and each one's end and id, the number of variant members and each;
+--       then per execution 2 fields: its id and its seen-hash (a key index)
+-- Returns {1} when every execution was applied now. When some were applied before, nothing
+-- is applied: {0, then 1 (new) or 0 (applied before) per execution}, and the caller sends
+-- the new ones again, summed without the others.
 --
 -- Times come from the caller; the script never reads the server clock.
 
@@ -38,106 +46,76 @@ for k = 4, 3 + m do
     bucket_of[k] = tonumber(ARGV[at + 1])
     at = at + 2
 end
+local additions = at
+at = at + m
+local batch_latest, batch_success = ARGV[at], ARGV[at + 1]
+local failures_at, failures = at + 3, tonumber(ARGV[at + 2])
+at = failures_at + 2 * failures
+local members_at, members = at + 1, tonumber(ARGV[at])
+local first = members_at + members
+
+-- each execution at most once: a batch holding one applied before is not applied at all
+local added, again = {}, false
+for e = first, #ARGV, 2 do
+    local seen = tonumber(ARGV[e + 1])
+    if redis.call('HSETNX', KEYS[seen], ARGV[e], '') == 1 then
+        added[#added + 1] = e
+    else
+        again = true
+    end
+end
+if again then
+    local flags = {0}
+    local new = {}
+    for _, e in ipairs(added) do
+        redis.call('HDEL', KEYS[tonumber(ARGV[e + 1])], ARGV[e])
+        new[e] = true
+    end
+    for e = first, #ARGV, 2 do flags[#flags + 1] = new[e] and 1 or 0 end
+    return flags
+end
+
 for i = 1, d do
     local w = window_sums[i]
     w.held = sum_advance(w.key, w.prefix, w.lo, w.hi, w.span, w.ttl)
 end
-local first = at
-local per = 14
-local applied = {}
-local touched = {}
 
--- Increments are summed here per bucket and field, and written once per bucket after the
--- loop: a batch of one agent falls into a handful of buckets, so that is a few writes
--- instead of up to seven per execution and bucket (Redis runs one script at a time, and
--- these calls were most of its work).
-local sums = {}
-
-local function bump(k, field, by)
-    local fields = sums[k]
-    if fields == nil then
-        fields = {}
-        sums[k] = fields
-    end
-    fields[field] = (fields[field] or 0) + by
-end
-
-local function add(k, e)
-    bump(k, 'n', 1)
-    if ARGV[e + 2] == '1' then bump(k, 'f', 1) end
-    if ARGV[e + 3] == '1' then bump(k, 's', 1) end
-    if ARGV[e + 4] ~= '' then bump(k, ARGV[e + 4], 1) end
-    if ARGV[e + 5] ~= '0' then bump(k, 'c', tonumber(ARGV[e + 5])) end
-    if ARGV[e + 6] ~= '0' then bump(k, 'ti', tonumber(ARGV[e + 6])) end
-    if ARGV[e + 7] ~= '0' then bump(k, 'to', tonumber(ARGV[e + 7])) end
-    touched[k] = true
-end
-
-local latest = tonumber(redis.call('HGET', KEYS[1], 'lm') or '-1')
-local success = tonumber(redis.call('HGET', KEYS[1], 'ls') or '-1')
-local cap = tonumber(ARGV[2])
-local any = false
-
-for e = first, #ARGV, per do
-    local seen = tonumber(ARGV[e + 8])
-    if redis.call('HSETNX', KEYS[seen], ARGV[e], '') == 0 then
-        applied[#applied + 1] = 0
-    else
-        applied[#applied + 1] = 1
-        any = true
-        touched[seen] = true
-        add(tonumber(ARGV[e + 9]), e)
-        add(tonumber(ARGV[e + 10]), e)
-        if ARGV[e + 13] ~= '' then
-            add(tonumber(ARGV[e + 11]), e)
-            add(tonumber(ARGV[e + 12]), e)
-            redis.call('SADD', KEYS[3], ARGV[e + 13])
-        end
-        -- consecutive failures, whatever the order in which workers apply executions: the
-        -- failures that ended after the latest success (the oldest drop out past the cap)
-        local ended = tonumber(ARGV[e + 1])
-        if ended > latest then latest = ended end
-        if ARGV[e + 2] == '1' then
-            if ended > success then
-                redis.call('ZADD', KEYS[2], ended, ARGV[e])
-                if redis.call('ZCARD', KEYS[2]) > cap then
-                    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -cap - 1)
-                end
-            end
-        elseif ended >= success then
-            success = ended
-            redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ended)
-        end
-    end
-end
-
--- Add `fields` (name -> increment) into hash `key` with one HMGET and one HSET.
+-- Add `fields` (name -> amount) into bucket hash `key` with one HMGET and one HSET (each call
+-- out of Lua costs about as much as the arithmetic of a dozen fields); whether the bucket is
+-- new (its expiry, fixed by its index, is set once).
 local function add_into(key, fields)
-    local names, i = {}, 0
+    local names = {'n'}
     for field, _ in pairs(fields) do
-        i = i + 1
-        names[i] = field
+        if field ~= 'n' then names[#names + 1] = field end
     end
     local current = redis.call('HMGET', key, unpack(names))
     local flat = {}
-    for j = 1, i do
-        flat[2 * j - 1] = names[j]
+    for j, name in ipairs(names) do
+        flat[2 * j - 1] = name
         -- %d: an integer's text whatever its magnitude (a later HINCRBY refuses an exponent)
-        flat[2 * j] = string.format('%d', (tonumber(current[j]) or 0) + fields[names[j]])
+        flat[2 * j] = string.format('%d', (tonumber(current[j]) or 0) + fields[name])
     end
     redis.call('HSET', key, unpack(flat))
+    return not current[1]
 end
 
-for k, fields in pairs(sums) do
-    add_into(KEYS[k], fields)
-    -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
-    local w = sum_of[k]
-    if w ~= nil and bucket_of[k] >= w.held then
-        -- with how many executions this bucket added: it is subtracted whole only while it
-        -- holds exactly those (see sums.lua)
-        fields['_b' .. bucket_of[k]] = fields['n']
-        sum_add(w.key, fields)
-        w.used = true
+for k = 4, 3 + m do
+    local text = ARGV[additions + k - 4]
+    if text ~= '' then
+        local fields = {}
+        for name, amount in string.gmatch(text, '(%S+) (%S+)') do fields[name] = tonumber(amount) end
+        if add_into(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k]) end
+        -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
+        local w = sum_of[k]
+        if w ~= nil and bucket_of[k] >= w.held then
+            -- with how many executions this bucket added: it is subtracted whole only while
+            -- it holds exactly those (see sums.lua)
+            fields['_b' .. bucket_of[k]] = fields['n']
+            sum_add(w.key, fields)
+            w.used = true
+        end
+    else  -- a seen-hash: it lives as long as its executions can still count
+        redis.call('PEXPIRE', KEYS[k], ARGV[k])
     end
 end
 for i = 1, d do
@@ -148,9 +126,34 @@ for i = 1, d do
     end
 end
 
-if any then
-    redis.call('HSET', KEYS[1], 'lm', latest, 'ls', success)
-    for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
-    for k, _ in pairs(touched) do redis.call('PEXPIRE', KEYS[k], ARGV[k]) end
+-- Consecutive failures, whatever the order in which workers apply executions: the failures
+-- that ended after the latest success (only the latest `cap` are kept).
+local last = redis.call('HMGET', KEYS[1], 'lm', 'ls')
+local latest = math.max(tonumber(last[1] or '-1'), tonumber(batch_latest))
+local success = tonumber(last[2] or '-1')
+if batch_success ~= '' and tonumber(batch_success) >= success then
+    success = tonumber(batch_success)
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', success)
 end
-return applied
+local failed = {}
+for f = failures_at, failures_at + 2 * failures - 1, 2 do
+    if tonumber(ARGV[f]) > success then
+        failed[#failed + 1] = ARGV[f]
+        failed[#failed + 1] = ARGV[f + 1]
+    end
+end
+if #failed > 0 then
+    for from = 1, #failed, 2000 do  -- unpack has a limit on how many values it returns
+        redis.call('ZADD', KEYS[2], unpack(failed, from, math.min(from + 1999, #failed)))
+    end
+    local cap = tonumber(ARGV[2])
+    if redis.call('ZCARD', KEYS[2]) > cap then
+        redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -cap - 1)
+    end
+end
+if members > 0 then
+    redis.call('SADD', KEYS[3], unpack(ARGV, members_at, members_at + members - 1))
+end
+redis.call('HSET', KEYS[1], 'lm', latest, 'ls', success)
+for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
+return {1}

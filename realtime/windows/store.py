@@ -179,6 +179,37 @@ def variant_member(prompt_version_id: str, variant: str) -> str:
     return f"{prompt_version_id}|{variant}"
 
 
+class _Sums:
+    """What a group of executions adds to every bucket they are all filed under."""
+
+    __slots__ = ("n", "f", "s", "c", "ti", "to", "bins")
+
+    def __init__(self) -> None:
+        self.n = self.f = self.s = self.c = self.ti = self.to = 0
+        self.bins: dict[int, int] = {}
+
+    def add(self, execution: Execution, slow: bool) -> None:
+        self.n += 1
+        self.f += execution.failed
+        self.s += slow
+        self.c += execution.cost_units
+        self.ti += execution.input_tokens
+        self.to += execution.output_tokens
+        if execution.duration_ms is not None:
+            index = sketch.bin_of(execution.duration_ms)
+            self.bins[index] = self.bins.get(index, 0) + 1
+
+    def fields(self) -> dict[str, int]:
+        """Bucket fields and what to add to each (fields that would add 0 left out)."""
+        totals = {"n": self.n, "f": self.f, "s": self.s, "c": self.c, "ti": self.ti}
+        found = {name: amount for name, amount in totals.items() if amount}
+        if self.to:
+            found["to"] = self.to
+        for index, count in self.bins.items():
+            found[str(index)] = count
+        return found
+
+
 class RedisWindows:
     """The windows of every agent in one Redis; safe to share between tasks and processes."""
 
@@ -233,8 +264,13 @@ class RedisWindows:
                 sums[name] = len(sums) + 1
             return key(f"{name}:{i}", ttl, (sums[name], i))
 
-        fields: list[Any] = []
+        # executions filed under the same buckets are summed together, then into each bucket
+        groups: dict[tuple[int, ...], _Sums] = {}
+        ids: list[Any] = []
         carried: list[int] = []
+        latest, success = -1, None
+        failures: list[Any] = []
+        members: set[str] = set()
         for i, execution in enumerate(executions):
             ended = min(execution.ended_ms, now_ms)  # a clock running ahead counts as now
             short, long = ended // SHORT_BUCKET_MS, ended // LONG_BUCKET_MS
@@ -248,34 +284,46 @@ class RedisWindows:
                 - now_ms
                 + EXPIRY_MARGIN_MS,
             )
-            member, variant_short, variant_long = "", 0, 0
-            if execution.has_variant:
-                member = variant_member(execution.prompt_version_id, execution.variant)
-                scope = f"{base}:v:{member}"
-                variant_short = bucket(scope, "s", short, ttl_short)
-                variant_long = bucket(scope, "m", long, ttl_long)
-            duration = execution.duration_ms
-            fields += [
-                execution.execution_id.bytes,
-                ended,
-                int(execution.failed),
-                int(duration is not None and duration >= slow_call_ms),
-                "" if duration is None else sketch.bin_of(duration),
-                execution.cost_units,
-                execution.input_tokens,
-                execution.output_tokens,
-                # remembered under its own end, not the clamped one: redelivered once the
-                # worker's clock has caught up, it must find itself in the same seen-hash
-                key(f"{base}:seen:{execution.ended_ms // SHORT_BUCKET_MS}", seen_ttl),
+            targets: tuple[int, ...] = (
                 bucket(f"{base}:a", "s", short, ttl_short),
                 bucket(f"{base}:a", "m", long, ttl_long),
-                variant_short,
-                variant_long,
-                member,
-            ]
+            )
+            if execution.has_variant:
+                member = variant_member(execution.prompt_version_id, execution.variant)
+                members.add(member)
+                scope = f"{base}:v:{member}"
+                targets += (bucket(scope, "s", short, ttl_short), bucket(scope, "m", long, ttl_long))
+            group = groups.get(targets)
+            if group is None:
+                group = groups[targets] = _Sums()
+            duration = execution.duration_ms
+            group.add(execution, duration is not None and duration >= slow_call_ms)
+            # remembered under its own end, not the clamped one: redelivered once the
+            # worker's clock has caught up, it must find itself in the same seen-hash
+            seen = key(f"{base}:seen:{execution.ended_ms // SHORT_BUCKET_MS}", seen_ttl)
+            ids += [execution.execution_id.bytes, seen]
+            latest = max(latest, ended)
+            if execution.failed:
+                failures += [ended, execution.execution_id.bytes]
+            elif success is None or ended > success:
+                success = ended
             carried.append(i)
         if not carried:
             return None
+        per_key: dict[int, dict[str, int]] = {}
+        for targets, group in groups.items():
+            fields = group.fields()
+            for k in targets:
+                into = per_key.setdefault(k, {})
+                for name, amount in fields.items():
+                    into[name] = into.get(name, 0) + amount
+        # Lua counts keys from 1, and the three state keys come first
+        additions = [
+            " ".join(f"{name} {amount}" for name, amount in per_key[k].items())
+            if k in per_key
+            else ""
+            for k in range(4, 4 + len(ttls))
+        ]
         state_ttl = LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS
         args = [
             state_ttl,
@@ -285,7 +333,14 @@ class RedisWindows:
             len(sums),
             *sum_fields,
             *(part for owner in owners for part in owner),
-            *fields,
+            *additions,
+            latest,
+            "" if success is None else success,
+            len(failures) // 2,
+            *failures,
+            len(members),
+            *sorted(members),
+            *ids,
         ]
         return keys, args, carried
 
@@ -299,25 +354,37 @@ class RedisWindows:
         counted now. Not counted: an execution applied before, one still running, one older
         than the 1-hour window."""
         thresholds = slow_call_ms or {}
-        by_agent: dict[AgentKey, list[int]] = {}
+        pending: dict[AgentKey, list[int]] = {}
         for i, execution in enumerate(executions):
             if execution.finished:
-                by_agent.setdefault(execution.agent, []).append(i)
-        calls: list[list[int]] = []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for agent, positions in by_agent.items():
-                slow = thresholds.get(agent, DEFAULT_SLOW_CALL_MS)
-                prepared = self._prepare(agent, [executions[i] for i in positions], now_ms, slow)
-                if prepared is None:
-                    continue
-                keys, args, carried = prepared
-                await self._script(keys=keys, args=args, client=pipe)
-                calls.append([positions[c] for c in carried])
-            replies = await pipe.execute() if calls else []
+                pending.setdefault(execution.agent, []).append(i)
         applied = [False] * len(executions)
-        for positions, reply in zip(calls, replies, strict=True):
-            for i, flag in zip(positions, reply, strict=True):
-                applied[i] = int(flag) == 1
+        # A batch holding an execution applied before is applied not at all: the script says
+        # which were new, and those go again (rare: entries redelivered, or counted by a
+        # rebuild). Each round leaves out at least one execution, so this ends.
+        while pending:
+            calls: list[tuple[AgentKey, list[int]]] = []
+            async with self.client.pipeline(transaction=False) as pipe:
+                for agent, positions in pending.items():
+                    slow = thresholds.get(agent, DEFAULT_SLOW_CALL_MS)
+                    prepared = self._prepare(
+                        agent, [executions[i] for i in positions], now_ms, slow
+                    )
+                    if prepared is None:
+                        continue
+                    keys, args, carried = prepared
+                    await self._script(keys=keys, args=args, client=pipe)
+                    calls.append((agent, [positions[c] for c in carried]))
+                replies = await pipe.execute() if calls else []
+            pending = {}
+            for (agent, positions), reply in zip(calls, replies, strict=True):
+                if int(reply[0]) == 1:
+                    for i in positions:
+                        applied[i] = True
+                    continue
+                new = [i for i, flag in zip(positions, reply[1:], strict=True) if int(flag)]
+                if new:
+                    pending[agent] = new
         return applied
 
     async def read(
