@@ -107,22 +107,9 @@ for k = 4, 3 + m do
         if add_into(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k]) end
         -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
         local w = sum_of[k]
-        if w ~= nil and bucket_of[k] >= w.held then
-            -- with how many executions this bucket added: it is subtracted whole only while
-            -- it holds exactly those (see sums.lua)
-            fields['_b' .. bucket_of[k]] = fields['n']
-            sum_add(w.key, fields)
-            w.used = true
-        end
+        if w ~= nil and bucket_of[k] >= w.held then sum_add(w.key, bucket_of[k], fields.n, fields) end
     else  -- a seen-hash: it lives as long as its executions can still count
         redis.call('PEXPIRE', KEYS[k], ARGV[k])
-    end
-end
-for i = 1, d do
-    local w = window_sums[i]
-    if w.used then
-        redis.call('PEXPIRE', w.key, w.ttl)
-        redis.call('PEXPIRE', w.key .. ':h', w.ttl)
     end
 end
 

@@ -6,24 +6,21 @@
 --       sum's ttl (ms) should it be rebuilt; 6..10 the same for the 1-hour window;
 --       11 '1' to return the 5-minute latency histogram, 12 '1' for the 1-hour one
 -- Returns {lm or false, consecutive failures, five-minute window, one-hour window}, each
---   window {n, f, s, c, ti, to, latencies}: latencies are the sum's counters as they are
---   stored (a string of big-endian u32, bin + 1 the index; see sums.lua), or, when summed
---   from buckets, a flat {bin, count, bin, count, ...}; {} when not asked for.
+--   window either the sum as it is stored (a string of counters, see sums.lua: when the
+--   latency histogram is asked for) or {n, f, s, c, ti, to, latencies}, latencies a flat
+--   {bin, count, bin, count, ...} when summed from buckets, {} when not asked for.
 --
 -- A reader whose clock is behind the sum's (another worker moved it further) sums the
 -- buckets of its own window instead. (A sum also holds what a worker whose clock runs ahead
 -- applied to the next bucket: at most one bucket of clock skew early.)
 
-local TOTALS = {'n', 'f', 's', 'c', 'ti', 'to'}
-
 local function add_fields(fields, sums, histogram)
     for i = 1, #fields, 2 do
         local name, count = fields[i], tonumber(fields[i + 1])
-        if SUM_TOTALS[name] then
-            for t = 1, 6 do
-                if TOTALS[t] == name then sums[t] = sums[t] + count end
-            end
-        elseif histogram ~= nil and string.sub(name, 1, 1) ~= '_' then
+        local total = SUM_TOTALS[name]
+        if total then
+            sums[total] = sums[total] + count
+        elseif histogram ~= nil then
             histogram[name] = (histogram[name] or 0) + count
         end
     end
@@ -35,12 +32,12 @@ local function window(sum, a, with_histogram)
     local histogram = with_histogram and {} or nil
     local held = sum_advance(sum, prefix, lo, hi, tonumber(ARGV[a + 3]), ARGV[a + 4])
     if held == lo then
-        local values = redis.call('HMGET', sum, 'n', 'f', 's', 'c', 'ti', 'to')
-        for t = 1, 6 do
-            if values[t] then sums[t] = tonumber(values[t]) end
-        end
-        sums[7] = with_histogram and (redis.call('GET', sum .. ':h') or '') or {}
-        return sums
+        if with_histogram then return redis.call('GET', sum) or '' end
+        local values = redis.call(
+            'BITFIELD', sum, 'GET', 'i64', '#1', 'GET', 'i64', '#2', 'GET', 'i64', '#3',
+            'GET', 'i64', '#4', 'GET', 'i64', '#5', 'GET', 'i64', '#6')
+        values[7] = {}
+        return values
     end
     for b = lo, hi do
         add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+import struct
 from importlib import resources
 from typing import Any, Literal
 
@@ -57,6 +58,10 @@ EXPIRY_MARGIN_MS = 10_000
 # consecutive failures are counted exactly up to this many
 MAX_CONSECUTIVE_FAILURES = 1_000
 QUANTILES = (0.5, 0.95, 0.99)
+# a window sum as stored (sums.lua): after its lowest bucket, six i64 totals; u32 latency
+# counters from byte 568 on
+_SUM_TOTALS = struct.Struct(">8x6q")
+_SUM_BINS_AT = 568
 
 
 @dataclass(frozen=True)
@@ -86,14 +91,14 @@ class WindowStats:
         return self.input_tokens + self.output_tokens
 
     @classmethod
-    def from_sums(cls, reply: Sequence[Any]) -> WindowStats:
-        """The window of a `read.lua` reply: six totals and the latency histogram, as a sum's
-        counters or as flat (bin, count) pairs."""
-        n, f, s, c, ti, to, latencies = reply
-        if isinstance(latencies, bytes):  # a sum's counters
-            p50, p95, p99 = sketch.counter_quantiles(latencies, QUANTILES)
-        else:  # summed from the buckets
-            flat = latencies
+    def from_sums(cls, reply: Any) -> WindowStats:
+        """The window of a `read.lua` reply: a sum as stored, or six totals and a flat
+        (bin, count) histogram."""
+        if isinstance(reply, bytes):
+            n, f, s, c, ti, to = _SUM_TOTALS.unpack_from(reply.ljust(_SUM_TOTALS.size, b"\0"))
+            p50, p95, p99 = sketch.counter_quantiles(reply[_SUM_BINS_AT:], QUANTILES)
+        else:
+            n, f, s, c, ti, to, flat = reply
             histogram = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
             p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
         return cls(

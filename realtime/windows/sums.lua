@@ -1,13 +1,16 @@
 -- Running window sums, shared by apply.lua and read.lua (prepended to each).
 --
--- A sum hash holds the totals of every bucket b >= its field `_lo`, with a marker field
--- `_b<b>` for each bucket that added to it, holding how many executions it added. Its latency
--- bins are counters in a string beside it (`<sum>:h`, BITFIELD u32 at offset bin + 1, so the
--- zero bin -1 is the first): a read takes the whole histogram as one bulk string, where a hash
--- of a few hundred bins cost Redis more to hand over than everything else in the read.
--- Applying an execution to a bucket at or above `_lo` adds it to the sum too; when the window
--- moves on, each bucket that left it is subtracted once, whole. A read is then one hash and
--- one string instead of 30 or 60 buckets.
+-- A window's sum is one string of counters (BITFIELD), so adding a batch to it is one call
+-- and reading it is one bulk string (each call out of Lua costs Redis about as much as the
+-- arithmetic of a dozen fields, and a hash of a few hundred bins cost more to hand over than
+-- everything else in a read). Counters, big-endian:
+--   i64 #0            _lo: the lowest bucket the sum holds (0: no sum)
+--   i64 #1..#6        totals n, f, s, c, ti, to
+--   i64 #7..#70       markers, one per bucket b at #(7 + b % 64): how many executions b added
+--   u32 #142 + bin + 1  latency bins (the zero bin -1 first)
+-- The sum holds every bucket b >= `_lo` that was applied to it. When the window moves on,
+-- each bucket that left it is subtracted once, whole, and its marker cleared; a window is at
+-- most 61 buckets wide (and one bucket early from a clock ahead), so markers never collide.
 --
 -- Bucket keys are built here from their prefix, inside the agent's hash tag (so they live in
 -- the same cluster slot as the declared keys). A bucket whose count no longer matches what it
@@ -16,7 +19,12 @@
 -- everything the sum holds all lead to a rebuild from the buckets still in the window:
 -- exact, and as costly as the reads this replaces, but rare.
 
-local SUM_TOTALS = {n = true, f = true, s = true, c = true, ti = true, to = true}
+local SUM_TOTALS = {n = 1, f = 2, s = 3, c = 4, ti = 5, to = 6}
+local SUM_MARKERS = 64
+
+local function sum_marker(b)
+    return '#' .. (7 + b % SUM_MARKERS)
+end
 
 -- Add bucket `key`'s fields into `acc`; returns how many executions the bucket holds.
 local function sum_add_bucket(acc, key)
@@ -29,77 +37,94 @@ local function sum_add_bucket(acc, key)
     return n
 end
 
--- Add `fields` (name -> increment) into sum `sum`: the totals and markers into its hash with
--- one HMGET and one HSET (each call out of Lua costs about as much as the arithmetic of a
--- dozen fields), the latency bins into its counters with one BITFIELD (saturating: a count
--- never wraps below zero). Totals are exact while below 2^53 (cost units: $90M).
-local function sum_add(sum, fields)
-    local names, counters = {}, {'OVERFLOW', 'SAT'}
+-- The BITFIELD subcommands that add `fields` (bucket field -> amount: totals and bins) and
+-- `sign` times each; appended to `into`.
+local function sum_counters(into, fields, sign)
+    local bins = {}
     for field, by in pairs(fields) do
-        if SUM_TOTALS[field] or string.sub(field, 1, 1) == '_' then
-            names[#names + 1] = field
+        local total = SUM_TOTALS[field]
+        if total then
+            into[#into + 1] = 'INCRBY'
+            into[#into + 1] = 'i64'
+            into[#into + 1] = '#' .. total
+            into[#into + 1] = string.format('%d', sign * by)
         elseif by ~= 0 then
-            local at = #counters
-            counters[at + 1] = 'INCRBY'
-            counters[at + 2] = 'u32'
-            counters[at + 3] = '#' .. (tonumber(field) + 1)
-            counters[at + 4] = string.format('%d', by)
+            bins[#bins + 1] = '#' .. (143 + tonumber(field))
+            bins[#bins + 1] = string.format('%d', sign * by)
         end
     end
-    if #names > 0 then
-        local current = redis.call('HMGET', sum, unpack(names))
-        local flat, zero = {}, {}
-        for j, name in ipairs(names) do
-            local value = (tonumber(current[j]) or 0) + fields[name]
-            if value == 0 then
-                zero[#zero + 1] = name
-            else
-                flat[#flat + 1] = name
-                -- %d: an integer's text whatever its magnitude (HINCRBY refuses an exponent)
-                flat[#flat + 1] = string.format('%d', value)
-            end
+    if #bins > 0 then
+        into[#into + 1] = 'OVERFLOW'
+        into[#into + 1] = 'SAT' -- a bin never wraps below zero
+        for i = 1, #bins, 2 do
+            into[#into + 1] = 'INCRBY'
+            into[#into + 1] = 'u32'
+            into[#into + 1] = bins[i]
+            into[#into + 1] = bins[i + 1]
         end
-        if #flat > 0 then redis.call('HSET', sum, unpack(flat)) end
-        if #zero > 0 then redis.call('HDEL', sum, unpack(zero)) end
     end
-    if #counters > 2 then redis.call('BITFIELD', sum .. ':h', unpack(counters)) end
+    return into
+end
+
+-- Add one bucket's `fields` to the sum (b: the bucket, n: its executions): one call.
+local function sum_add(sum, b, n, fields)
+    local counters = {'INCRBY', 'i64', sum_marker(b), n}
+    redis.call('BITFIELD', sum, unpack(sum_counters(counters, fields, 1)))
+end
+
+-- The lowest bucket the sum holds (0: none).
+local function sum_lo(sum)
+    return redis.call('BITFIELD', sum, 'GET', 'i64', '#0')[1]
 end
 
 local function sum_rebuild(sum, prefix, lo, hi, ttl)
-    redis.call('DEL', sum, sum .. ':h')
-    local acc = {_lo = lo}
+    redis.call('DEL', sum)
+    local acc = {}
+    local counters = {'SET', 'i64', '#0', lo}
     for b = lo, hi do
         local n = sum_add_bucket(acc, prefix .. b)
-        if n > 0 then acc['_b' .. b] = n end
+        if n > 0 then
+            counters[#counters + 1] = 'SET'
+            counters[#counters + 1] = 'i64'
+            counters[#counters + 1] = sum_marker(b)
+            counters[#counters + 1] = n
+        end
     end
-    sum_add(sum, acc)
+    redis.call('BITFIELD', sum, unpack(sum_counters(counters, acc, 1)))
     redis.call('PEXPIRE', sum, ttl)
-    redis.call('PEXPIRE', sum .. ':h', ttl)
     return lo
 end
 
--- Move the sum to the window [lo, hi] (bucket indexes; `span` buckets wide; a rebuilt sum
--- lives `ttl` ms). Returns the lowest bucket the sum holds: lo, or more when another
+-- Move the sum to the window [lo, hi] (bucket indexes; `span` buckets wide; a sum lives `ttl`
+-- ms after it last moved). Returns the lowest bucket the sum holds: lo, or more when another
 -- caller's clock is ahead of ours.
 local function sum_advance(sum, prefix, lo, hi, span, ttl)
-    local stored = redis.call('HGET', sum, '_lo')
-    if not stored then return sum_rebuild(sum, prefix, lo, hi, ttl) end
-    stored = tonumber(stored)
+    local stored = sum_lo(sum)
+    if stored == 0 or lo - stored > span then return sum_rebuild(sum, prefix, lo, hi, ttl) end
     if stored >= lo then return stored end
-    if lo - stored > span then return sum_rebuild(sum, prefix, lo, hi, ttl) end
-    local minus = {}
+    local ask = {}
     for b = stored, lo - 1 do
-        local marker = '_b' .. b
-        local added = redis.call('HGET', sum, marker)
-        if added then
-            local n = sum_add_bucket(minus, prefix .. b)
+        ask[#ask + 1] = 'GET'
+        ask[#ask + 1] = 'i64'
+        ask[#ask + 1] = sum_marker(b)
+    end
+    local added = redis.call('BITFIELD', sum, unpack(ask))
+    local minus = {}
+    local counters = {'SET', 'i64', '#0', lo}
+    for b = stored, lo - 1 do
+        local marker = added[b - stored + 1]
+        if marker ~= 0 then
             -- the bucket holds exactly what it added, or the sum cannot be trusted
-            if n ~= tonumber(added) then return sum_rebuild(sum, prefix, lo, hi, ttl) end
-            minus[marker] = tonumber(added)
+            if sum_add_bucket(minus, prefix .. b) ~= marker then
+                return sum_rebuild(sum, prefix, lo, hi, ttl)
+            end
+            counters[#counters + 1] = 'SET'
+            counters[#counters + 1] = 'i64'
+            counters[#counters + 1] = sum_marker(b)
+            counters[#counters + 1] = 0
         end
     end
-    for name, value in pairs(minus) do minus[name] = -value end
-    minus['_lo'] = lo - stored
-    sum_add(sum, minus)
+    redis.call('BITFIELD', sum, unpack(sum_counters(counters, minus, -1)))
+    redis.call('PEXPIRE', sum, ttl)
     return lo
 end
