@@ -23,10 +23,10 @@ as that bucket can still count, and an execution too old to count is not applied
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-import struct
 from importlib import resources
 from typing import Any, Literal
 
@@ -187,7 +187,7 @@ def variant_member(prompt_version_id: str, variant: str) -> str:
 class _Sums:
     """What a group of executions adds to every bucket they are all filed under."""
 
-    __slots__ = ("n", "f", "s", "c", "ti", "to", "bins")
+    __slots__ = ("bins", "c", "f", "n", "s", "ti", "to")
 
     def __init__(self) -> None:
         self.n = self.f = self.s = self.c = self.ti = self.to = 0
@@ -297,7 +297,10 @@ class RedisWindows:
                 member = variant_member(execution.prompt_version_id, execution.variant)
                 members.add(member)
                 scope = f"{base}:v:{member}"
-                targets += (bucket(scope, "s", short, ttl_short), bucket(scope, "m", long, ttl_long))
+                targets += (
+                    bucket(scope, "s", short, ttl_short),
+                    bucket(scope, "m", long, ttl_long),
+                )
             group = groups.get(targets)
             if group is None:
                 group = groups[targets] = _Sums()
