@@ -11,7 +11,6 @@ stream entry is not a second call. A probe's execution carries its permit token 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
@@ -29,7 +28,7 @@ from meta_agent.breaker import (
 )
 from meta_agent.db import Database
 from meta_agent.events import publish_breaker
-from realtime.bounded import gather_bounded
+from realtime.ttl_cache import TtlCache
 from realtime.windows import Execution
 
 log = logging.getLogger(__name__)
@@ -37,32 +36,24 @@ log = logging.getLogger(__name__)
 Changed = tuple[BreakerKey, tuple[Transition, ...]]
 
 
-class ConfigCache:
+class ConfigCache(TtlCache[BreakerKey, BreakerConfig]):
     """Breaker configurations from Postgres, each kept `ttl_s`. When Postgres cannot be read,
     the last configuration known (or the defaults) keeps the breaker deciding."""
 
     def __init__(self, db: Database, *, ttl_s: float = 30.0) -> None:
+        super().__init__(ttl_s=ttl_s)
         self.db = db
-        self.ttl_s = ttl_s
-        self._entries: dict[BreakerKey, tuple[float, BreakerConfig]] = {}
 
     async def get(self, key: BreakerKey) -> BreakerConfig:
-        entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
-            return entry[1]
+        fresh, kept = self.cached(key)
+        if fresh and kept is not None:
+            return kept
         try:
             config = await load_config(self.db, key)
         except Exception:  # a broken row or Postgres away: keep deciding on what we had
             log.exception("breaker config of agent %s unavailable", key.agent_id)
-            config = entry[1] if entry is not None else BreakerConfig()
-        self._entries[key] = (time.monotonic(), config)
-        return config
-
-    async def get_many(self, keys: Iterable[BreakerKey]) -> dict[BreakerKey, BreakerConfig]:
-        wanted = list(dict.fromkeys(keys))
-        # a miss takes a Postgres connection; the pool is small
-        found = await gather_bounded(4, wanted, self.get)
-        return dict(zip(wanted, found, strict=True))
+            config = kept if kept is not None else BreakerConfig()
+        return self.keep(key, config)
 
 
 class BreakerEvaluator:

@@ -24,6 +24,7 @@ from realtime.health import record
 from realtime.health.evaluate import ONE_HOUR_MS, Health, evaluate
 from realtime.health.record import AgentProfile, Recorded
 from realtime.health.store import RedisHealthStore
+from realtime.ttl_cache import TtlCache
 from realtime.windows import AgentKey, RedisWindows
 from realtime.windows.store import Latency
 
@@ -33,32 +34,21 @@ ACTIVE_AGENTS_KEY = "metaagent:health:active"
 SWEEP_LOCK_KEY = "metaagent:health:sweep"
 
 
-class ProfileCache:
+class ProfileCache(TtlCache[AgentKey, "AgentProfile | None"]):
     """Agent profiles from Postgres, each kept `ttl_s`: threshold changes apply within that."""
 
     def __init__(self, db: Database, *, ttl_s: float = 30.0) -> None:
+        super().__init__(ttl_s=ttl_s)
         self.db = db
-        self.ttl_s = ttl_s
-        self._entries: dict[AgentKey, tuple[float, AgentProfile | None]] = {}
 
     async def get(self, agent: AgentKey) -> AgentProfile | None:
-        entry = self._entries.get(agent)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
-            return entry[1]
+        fresh, kept = self.cached(agent)
+        if fresh:
+            return kept
         profile = await record.load_profile(self.db, agent)
         if profile is None:
             log.warning("executions of unknown agent %s of tenant %s", *_ids(agent))
-        self._entries[agent] = (time.monotonic(), profile)
-        return profile
-
-    async def get_many(self, agents: Iterable[AgentKey]) -> dict[AgentKey, AgentProfile | None]:
-        wanted = list(dict.fromkeys(agents))
-        # a miss takes a Postgres connection; the pool is small
-        found = await gather_bounded(4, wanted, self.get)
-        return dict(zip(wanted, found, strict=True))
-
-    def forget(self, agent: AgentKey) -> None:
-        self._entries.pop(agent, None)
+        return self.keep(agent, profile)
 
 
 def _ids(agent: AgentKey) -> tuple[uuid.UUID, uuid.UUID]:
