@@ -8,7 +8,10 @@
 -- than one string to split: splitting in Lua costs more than Redis parsing the arguments)
 -- ARGV[16..] the op's own arguments; `results` takes any number of results of this breaker,
 -- 7 values each (permit kind, version, slot, deadline, outcome, duration, now), applied in
--- order exactly as that many single calls would, with one load and one store.
+-- order exactly as that many single calls would, with one load and one store; `outcomes`
+-- takes results of calls without a permit, all at ARGV[2]'s now, 2 values each (failed 0/1,
+-- duration), applied as `results` would apply them (the realtime worker's common case: a
+-- fifth of the arguments to pack and parse).
 --
 -- Reply: for acquire the decision (5 values), then for every transition the index of the
 -- result that caused it (0 outside `results`) and its 18 values.
@@ -296,6 +299,13 @@ elseif op == 'results' then
         local slow = tonumber(ARGV[i + 5]) >= cfg.slow_ms
         result(ARGV[i], num(ARGV[i + 1]), num(ARGV[i + 2]), num(ARGV[i + 3]), failed, slow)
     end
+elseif op == 'outcomes' then
+    local now = tonumber(ARGV[2])
+    for i = 16, #ARGV, 2 do
+        item = (i - 16) / 2
+        begin(now)
+        result('', nil, nil, nil, ARGV[i] == '1', tonumber(ARGV[i + 1]) >= cfg.slow_ms)
+    end
 elseif op == 'advance' then
     advance()
 elseif op == 'force' then
@@ -322,7 +332,8 @@ if window_written then
     end
 end
 local set, del = {}, {}
-if #transitions == 0 and op == 'results' and s.state == 'closed' and h.st and h.sh == s.shape then
+local recorded = op == 'results' or op == 'outcomes'
+if #transitions == 0 and recorded and s.state == 'closed' and h.st and h.sh == s.shape then
     -- the common case, a result recorded in a CLOSED breaker already stored under this
     -- window shape: only the clock and the run of failures can have changed
     for f, val in pairs({ clk = s.clock, cf = s.cfails }) do

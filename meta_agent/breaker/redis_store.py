@@ -27,6 +27,7 @@ from meta_agent.breaker.script_format import (
     decode_decision,
     decode_state,
     decode_transitions,
+    outcome_args,
     result_args,
 )
 from meta_agent.breaker.state import (
@@ -138,9 +139,15 @@ class RedisBreakerStore:
             for (key, config), indexes in runs.items():
                 for start in range(0, len(indexes), _MAX_RESULTS_PER_CALL):
                     chunk = indexes[start : start + _MAX_RESULTS_PER_CALL]
-                    args = ["results", str(results[chunk[0]].now_ms), *config_args(config)]
+                    now_ms = results[chunk[0]].now_ms
+                    check_now(now_ms)
+                    plain = all(
+                        results[i].permit is None and results[i].now_ms == now_ms for i in chunk
+                    )
+                    args = ["outcomes" if plain else "results", str(now_ms), *config_args(config)]
+                    encode = outcome_args if plain else result_args
                     for index in chunk:
-                        args += result_args(results[index])
+                        args += encode(results[index])
                     await self._script(keys=self.keys(key), args=args, client=pipe)
                     calls.append((config, chunk))
             replies = await pipe.execute()

@@ -87,6 +87,13 @@ def result_args(r: CallResult) -> list[str]:
     return [*held, Outcome(r.outcome).value, str(r.duration_ms), str(r.now_ms)]
 
 
+def outcome_args(r: CallResult) -> list[str]:
+    """The 2 script arguments of one result of a call without a permit (op `outcomes`)."""
+    if r.duration_ms < 0:
+        raise ValueError(f"duration_ms cannot be negative, got {r.duration_ms}")
+    return ["1" if r.outcome == Outcome.FAILURE else "0", str(r.duration_ms)]
+
+
 def decode_decision(fields: list[str]) -> Decision | None:
     tag, first, second, third, fourth = fields
     if tag == "permit":

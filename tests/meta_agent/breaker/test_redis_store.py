@@ -254,6 +254,43 @@ def test_a_batch_of_results_is_applied_in_order_as_one_by_one(redis_url: str) ->
     assert states == [expected_states[k] for k in keys]
 
 
+@pytest.mark.parametrize("kind", ["count", "time"])
+def test_results_of_one_moment_without_permits_are_applied_as_one_by_one(
+    redis_url: str, kind: str
+) -> None:
+    """The worker's batch (one `now`, no permits) goes in the short `outcomes` form, and gives
+    what the core gives one result at a time."""
+    rng = random.Random(11)
+    keys = [new_key() for _ in range(4)]
+    config = replace(CONFIG, window_kind=kind, window_size=30, min_calls=20)
+    batch = [
+        CallResult(
+            keys[rng.randrange(4)],
+            config,
+            rng.choice([Outcome.SUCCESS, Outcome.FAILURE]),
+            rng.randrange(0, 2 * config.slow_call_duration_ms),
+            T0,
+        )
+        for i in range(600)
+    ]
+    expected_states = {k: BreakerState() for k in keys}
+    expected: list[tuple[Any, ...]] = []
+    for r in batch:
+        expected_states[r.key], done = core.on_result(
+            r.config, expected_states[r.key], None, r.outcome, r.duration_ms, r.now_ms
+        )
+        expected.append(done)
+
+    async def body(store: RedisBreakerStore) -> tuple[Any, list[BreakerState]]:
+        got = await store.on_results(batch)
+        return got, [await store.load(k) for k in keys]
+
+    got, states = run(redis_url, body)
+    assert got == expected
+    assert sum(len(t) for t in got) >= 1  # the failure rate opened breakers on the way
+    assert states == [expected_states[k] for k in keys]
+
+
 def test_a_batch_with_one_breaker_under_two_configs_keeps_their_order(redis_url: str) -> None:
     key = new_key()
     strict = replace(CONFIG, consecutive_failures_threshold=2)
