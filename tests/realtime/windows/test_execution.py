@@ -4,8 +4,11 @@ cost) is accepted, and a malformed field names itself."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from realtime.windows import BadExecutionEntry, parse_entry
 
@@ -30,6 +33,20 @@ def test_durations_are_the_float_column_rounded_down_to_milliseconds(text, ms):
 
 def test_cost_is_kept_exactly_in_units_of_1e_8_usd():
     assert parse_entry(entry(cost_usd="0.00120000")).cost_units == 120_000
+
+
+@given(st.decimals(min_value=0, max_value=10**6, allow_nan=False, allow_infinity=False))
+def test_every_written_form_of_a_cost_gives_the_units_decimal_gives(cost: Decimal):
+    """The plain form is read without a Decimal; exponents and long fractions take one."""
+    expected = int(cost * 10**8)
+    for text in {str(cost), f"{cost:f}"}:
+        assert parse_entry(entry(cost_usd=text)).cost_units == expected
+
+
+def test_bytes_and_text_entries_parse_alike():
+    text = entry(cost_usd="12.5")
+    raw = {k.encode(): v.encode() for k, v in text.items()}
+    assert parse_entry(raw) == parse_entry(text)
 
 
 @pytest.mark.parametrize(
