@@ -85,7 +85,7 @@ class Worker:
         clock: Callable[[], int] = wall_clock_ms,
         stream: str = EXECUTIONS_STREAM,
         group: str = GROUP,
-        batch_size: int = 1_000,
+        batch_size: int = 5_000,
         block_ms: int = 1_000,
         claim_idle_ms: int = 30_000,
         claim_every_ms: int = 5_000,
