@@ -33,6 +33,7 @@ from meta_agent.stream import EXECUTIONS_STREAM
 from realtime.alerts import AlertLoop
 from realtime.breakers import BreakerEvaluator, Changed
 from realtime.health import HealthEvaluator, Recorded
+from realtime.health.evaluator import screen_of
 from realtime.recovery import Recovery, recover_if_lost, windows_need_rebuild
 from realtime.windows import (
     DEFAULT_SLOW_CALL_MS,
@@ -42,6 +43,7 @@ from realtime.windows import (
     RedisWindows,
     parse_entry,
 )
+from realtime.windows.store import Screen
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +175,9 @@ class Worker:
                 self.counters.bad += 1
                 log.error("stream entry %s skipped: %s", entry_id, exc)
         agents = list(dict.fromkeys(e.agent for e in executions))
-        slow = await self._slow_call_ms(agents)
-        applied = await self.windows.apply(executions, now_ms, slow)
+        slow, screens = await self._profiles(agents)
+        # each agent's windows and health are read back in the same call for its evaluation
+        applied, screened = await self.windows.apply_and_screen(executions, now_ms, slow, screens)
         self.counters.applied += sum(applied)
         self.counters.duplicates += len(applied) - sum(applied)
         # a redelivered entry was applied before: it is not a second call for the breaker.
@@ -190,7 +193,7 @@ class Worker:
         if not self._windows_incomplete:  # judged once the rebuild is done, not on half the data
             try:
                 urgent = {e.agent for e in executions if e.failed}
-                recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent)
+                recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent, screened)
             except Exception:  # health must not stop the windows; the sweep evaluates again
                 log.exception("health evaluation failed for %d agents", len(agents))
         self.counters.transitions += recorded
@@ -203,15 +206,26 @@ class Worker:
             await self.alerts.on_transitions(health, breakers)
 
     async def _slow_call_ms(self, agents: Sequence[AgentKey]) -> dict[AgentKey, int]:
+        return (await self._profiles(agents))[0]
+
+    async def _profiles(
+        self, agents: Sequence[AgentKey]
+    ) -> tuple[dict[AgentKey, int], dict[AgentKey, Screen]]:
+        """From the agents' profiles: their slow-call thresholds and what to read back for
+        their evaluation (nothing when Postgres is away: the windows go on with the default
+        threshold, and the evaluation reads for itself)."""
         try:
             profiles = await self.evaluator.profiles.get_many(agents)
-        except Exception:  # Postgres away: the windows go on with the default threshold
+        except Exception:
             log.exception("agent profiles unavailable; slow calls judged at the default")
-            return {}
-        return {
+            return {}, {}
+        slow = {
             agent: profile.thresholds.slow_call_threshold_ms if profile else DEFAULT_SLOW_CALL_MS
             for agent, profile in profiles.items()
         }
+        store = self.evaluator.store
+        screens = {agent: screen_of(store, agent, p) for agent, p in profiles.items() if p}
+        return slow, screens
 
     async def step(self, block_ms: int | None) -> int:
         """One round: stale entries of dead consumers when due, then new entries, then the

@@ -14,19 +14,20 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Literal
 
 import redis.asyncio as aioredis
 
 from meta_agent.db import Database
 from realtime.bounded import gather_bounded
 from realtime.health import record
-from realtime.health.evaluate import ONE_HOUR_MS, Health, evaluate
+from realtime.health.evaluate import ONE_HOUR_MS, Health, Status, evaluate
 from realtime.health.record import AgentProfile, Recorded
-from realtime.health.store import RedisHealthStore
+from realtime.health.store import RedisHealthStore, decode
 from realtime.ttl_cache import TtlCache
-from realtime.windows import AgentKey, RedisWindows
-from realtime.windows.store import Latency
+from realtime.windows import AgentKey, AgentWindows, RedisWindows
+from realtime.windows.store import Screen, Screened
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,11 @@ class HealthEvaluator:
         agents: Iterable[AgentKey],
         now_ms: int,
         urgent: Collection[AgentKey] = frozenset(),
+        screened: Mapping[AgentKey, Screened] | None = None,
     ) -> list[Recorded]:
         """Evaluate each agent once (those judged in the last `min_interval_s` only when
-        `urgent`: a batch brought them a failure); the transitions this call recorded."""
+        `urgent`: a batch brought them a failure); the transitions this call recorded.
+        `screened`: windows and health already read for some of them (`screen_of`)."""
         wanted = list(dict.fromkeys(agents))
         if wanted:
             await self.client.zadd(ACTIVE_AGENTS_KEY, {_member(a): now_ms for a in wanted})
@@ -103,7 +106,7 @@ class HealthEvaluator:
                 self.pending.add(agent)
             else:
                 due.append(agent)
-        return await self._judge(due, now_ms, moment)
+        return await self._judge(due, now_ms, moment, screened or {})
 
     async def evaluate_pending(self, now_ms: int) -> list[Recorded]:
         """Judge the agents put off by `evaluate_agents` whose interval is over."""
@@ -115,19 +118,34 @@ class HealthEvaluator:
         ]
         return await self._judge(due, now_ms, moment)
 
-    async def _judge(self, agents: list[AgentKey], now_ms: int, moment: float) -> list[Recorded]:
-        """Screen every agent with one round trip (recorded states and cheap windows), then
-        take the agents whose state would change through `evaluate_agent`, which reads every
-        number and records the transition."""
+    async def _judge(
+        self,
+        agents: list[AgentKey],
+        now_ms: int,
+        moment: float,
+        screened: Mapping[AgentKey, Screened] | None = None,
+    ) -> list[Recorded]:
+        """Screen every agent with one round trip (recorded states and cheap windows; none
+        for those `screened` already), then take the agents whose state would change through
+        `evaluate_agent`, which reads every number and records the transition."""
         for agent in agents:
             self._evaluated[agent] = moment
             self.pending.discard(agent)
         profiles = await self.profiles.get_many(agents)
         known = [a for a in agents if profiles[a] is not None]
-        currents = await self.store.load_many(known)
-        reads = await self.windows.read_many([(a, _judged(profiles[a])) for a in known], now_ms)
+        fresh = screened or {}
+        read_now = [a for a in known if a not in fresh]
+        currents = await self.store.load_many(read_now)
+        reads = await self.windows.read_many(
+            [(a, judged_latency(profiles[a])) for a in read_now], now_ms
+        )
+        judged: dict[AgentKey, tuple[tuple[Status, int] | None, AgentWindows]] = {
+            a: (decode(fresh[a][1]), fresh[a][0]) for a in known if a in fresh
+        }
+        judged.update(zip(read_now, zip(currents, reads, strict=True), strict=True))
         moving = []
-        for agent, current, windows in zip(known, currents, reads, strict=True):
+        for agent in known:
+            current, windows = judged[agent]
             profile = profiles[agent]
             assert profile is not None
             if current is None or evaluate(windows, profile.thresholds, current[0], now_ms).changed:
@@ -159,7 +177,7 @@ class HealthEvaluator:
             current = await self.store.load(agent)
             assert current is not None
         status, version = current
-        windows = await self.windows.read(agent, now_ms, latency=_judged(profile))
+        windows = await self.windows.read(agent, now_ms, latency=judged_latency(profile))
         evaluation = evaluate(windows, profile.thresholds, status, now_ms)
         last = self._refreshed.get(agent)
         refresh = refresh and (last is None or time.monotonic() - last >= self.refresh_interval_s)
@@ -206,10 +224,15 @@ class HealthEvaluator:
         return [r for r in recorded if r is not None]
 
 
-def _judged(profile: AgentProfile | None) -> Latency:
+def judged_latency(profile: AgentProfile | None) -> Literal["five_minutes", "none"]:
     """The cheap read of an evaluation: counts, and the 5-minute p95 only where an SLA
     judges it."""
     return "five_minutes" if profile and profile.thresholds.sla_p95_ms is not None else "none"
+
+
+def screen_of(store: RedisHealthStore, agent: AgentKey, profile: AgentProfile | None) -> Screen:
+    """What `RedisWindows.apply_and_screen` reads back for an evaluation of the agent."""
+    return Screen(judged_latency(profile), store.key(agent))
 
 
 def _member(agent: AgentKey) -> str:

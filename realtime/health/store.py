@@ -35,8 +35,20 @@ return 1
 """
 
 
+# the hash's fields, in the order `decode` takes their values
+FIELDS = ("st", "since", "ver")
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode(values: Sequence[Any]) -> tuple[Status, int] | None:
+    """The status and version of the hash's `FIELDS` values (None when it has none)."""
+    state, since, version = values
+    if state is None:
+        return None
+    return Status(Health(_text(state)), int(since)), int(version)
 
 
 class RedisHealthStore:
@@ -63,13 +75,9 @@ class RedisHealthStore:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
             for agent in agents:
-                pipe.hgetall(self.key(agent))
+                pipe.hmget(self.key(agent), FIELDS)
             replies = await pipe.execute()
-        found: list[tuple[Status, int] | None] = []
-        for raw in replies:
-            h = {_text(k): _text(v) for k, v in raw.items()}
-            found.append((Status(Health(h["st"]), int(h["since"])), int(h["ver"])) if h else None)
-        return found
+        return [decode(values) for values in replies]
 
     async def seed(self, agent: AgentKey, status: Status, version: int) -> bool:
         """Install a status from Postgres unless Redis already holds one."""

@@ -7,8 +7,8 @@
 -- KEYS: 1 last (hash: lm = latest end, ls = latest success end), 2 fails (zset: failures
 --       after the latest success, by end), 3 variant set, 4.. bucket, seen-hash and sum keys,
 --       referenced by index from the arguments below
--- ARGV: 1 ttl of KEYS[1..3] (ms), 2 cap on remembered consecutive failures,
---       3 number of bucket/seen/sum keys m, 4..3+m their ttls (ms),
+-- ARGV: 1 ttl of KEYS[1..3] (ms), 2 cap on remembered consecutive failures, 3 the screen,
+--       4 number of bucket/seen/sum keys m, 5..4+m their ttls (ms),
 --       then d, the number of window sums, and per sum 6 fields: sum key index, bucket key
 --       prefix, the window's lowest and highest bucket, its width in buckets, its ttl (ms);
 --       then per key 4..3+m 2 fields: its sum's number (0: none) and its bucket index;
@@ -18,14 +18,22 @@
 --       then the batch's latest end, its latest success end ('' for none), the number of
 --       its failures and each one's end and id, the number of variant members and each;
 --       then per execution 2 fields: its id and its seen-hash (a key index)
--- Returns {1} when every execution was applied now. When some were applied before, nothing
--- is applied: {0, then 1 (new) or 0 (applied before) per execution}, and the caller sends
--- the new ones again, summed without the others.
+--       and, after the m keys, the agent's health key (realtime.health.store) when ARGV[3]
+--       asks for a screen
+-- Returns {1, screen} when every execution was applied now. When some were applied before,
+-- nothing is applied: {0, then 1 (new) or 0 (applied before) per execution}, and the caller
+-- sends the new ones again, summed without the others.
+-- The screen, asked for by ARGV[3] ('' none, 'counts', 'latency': counts and the 5-minute
+-- latencies), is what a health evaluation reads, taken here at no second script call:
+-- {latest end, consecutive failures, the 5-minute window as read.lua gives it, the hour's,
+-- {state, since, version} of the agent's health}; false when the sums are ahead of the
+-- caller's clock (the caller reads the windows itself then).
 --
 -- Times come from the caller; the script never reads the server clock.
 
-local m = tonumber(ARGV[3])
-local at = 4 + m
+local screen = ARGV[3]
+local m = tonumber(ARGV[4])
+local at = 5 + m
 local d = tonumber(ARGV[at])
 at = at + 1
 local window_sums = {}
@@ -104,12 +112,12 @@ for k = 4, 3 + m do
     if text ~= '' then
         local fields = {}
         for name, amount in string.gmatch(text, '(%S+) (%S+)') do fields[name] = tonumber(amount) end
-        if add_into(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k]) end
+        if add_into(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k + 1]) end
         -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
         local w = sum_of[k]
         if w ~= nil and bucket_of[k] >= w.held then sum_add(w.key, bucket_of[k], fields.n, fields) end
     else  -- a seen-hash: it lives as long as its executions can still count
-        redis.call('PEXPIRE', KEYS[k], ARGV[k])
+        redis.call('PEXPIRE', KEYS[k], ARGV[k + 1])
     end
 end
 
@@ -143,4 +151,19 @@ if members > 0 then
 end
 redis.call('HSET', KEYS[1], 'lm', latest, 'ls', success)
 for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
-return {1}
+if screen == '' then return {1} end
+
+-- the agent's own sums are the first two (its 10-second and its 1-minute buckets come
+-- before any variant's)
+local five, hour = window_sums[1], window_sums[2]
+if five.held ~= five.lo or hour.held ~= hour.lo then return {1, false} end
+local function totals(sum)
+    local values = redis.call(
+        'BITFIELD', sum, 'GET', 'i64', '#1', 'GET', 'i64', '#2', 'GET', 'i64', '#3',
+        'GET', 'i64', '#4', 'GET', 'i64', '#5', 'GET', 'i64', '#6')
+    values[7] = {}
+    return values
+end
+local recent = screen == 'latency' and (redis.call('GET', five.key) or '') or totals(five.key)
+local health = redis.call('HMGET', KEYS[4 + m], 'st', 'since', 'ver')
+return {1, {latest, redis.call('ZCARD', KEYS[2]), recent, totals(hour.key), health}}

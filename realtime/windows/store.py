@@ -165,6 +165,27 @@ class AgentWindows:
     consecutive_failures: int
 
 
+@dataclass(frozen=True)
+class Screen:
+    """What to read back for an agent when its executions are applied: the windows with
+    `latency` (as `read`), and its health hash (`realtime.health.store`)."""
+
+    latency: Literal["none", "five_minutes"]
+    health_key: str
+
+
+# an agent's windows read right after its executions were applied, and its health hash's
+# state, since and version fields (None for those it lacks)
+Screened = tuple[AgentWindows, list[Any]]
+# the hour window of a screen has counts only: an evaluation judges no hourly latency
+_SCREENS = {"none": "counts", "five_minutes": "latency"}
+
+
+def _screened(reply: Sequence[Any]) -> Screened:
+    last, fails, recent, hourly, health = reply
+    return _windows_of([last, fails, recent, hourly]), list(health)
+
+
 def _windows_of(reply: Sequence[Any]) -> AgentWindows:
     """The windows of one `read.lua` reply."""
     last, fails, recent, hourly = reply
@@ -232,7 +253,12 @@ class RedisWindows:
         return f"{base}:a" if variant is None else f"{base}:v:{variant}"
 
     def _prepare(
-        self, agent: AgentKey, executions: Sequence[Execution], now_ms: int, slow_call_ms: int
+        self,
+        agent: AgentKey,
+        executions: Sequence[Execution],
+        now_ms: int,
+        slow_call_ms: int,
+        screen: Screen | None = None,
     ) -> tuple[list[str], list[Any], list[int]] | None:
         """KEYS and ARGV of one script call for one agent's executions, and which of them it
         carries (an execution too old to count anywhere is left out)."""
@@ -336,6 +362,7 @@ class RedisWindows:
         args = [
             state_ttl,
             MAX_CONSECUTIVE_FAILURES,
+            "" if screen is None else _SCREENS[screen.latency],
             len(ttls),
             *ttls,
             len(sums),
@@ -350,6 +377,8 @@ class RedisWindows:
             *sorted(members),
             *ids,
         ]
+        if screen is not None:
+            keys.append(screen.health_key)
         return keys, args, carried
 
     async def apply(
@@ -361,12 +390,26 @@ class RedisWindows:
         """Apply executions (one script call per agent, one pipeline); for each, whether it
         counted now. Not counted: an execution applied before, one still running, one older
         than the 1-hour window."""
+        return (await self.apply_and_screen(executions, now_ms, slow_call_ms))[0]
+
+    async def apply_and_screen(
+        self,
+        executions: Sequence[Execution],
+        now_ms: int,
+        slow_call_ms: Mapping[AgentKey, int] | None = None,
+        screens: Mapping[AgentKey, Screen] | None = None,
+    ) -> tuple[list[bool], dict[AgentKey, Screened]]:
+        """`apply`, and for each agent of `screens` that had an execution to apply, its
+        windows and health read right after, in the same script call (what `read` with the
+        screen's latency gives; missing for an agent whose sums run ahead of `now_ms`)."""
         thresholds = slow_call_ms or {}
+        wanted = screens or {}
         pending: dict[AgentKey, list[int]] = {}
         for i, execution in enumerate(executions):
             if execution.finished:
                 pending.setdefault(execution.agent, []).append(i)
         applied = [False] * len(executions)
+        screened: dict[AgentKey, Screened] = {}
         # A batch holding an execution applied before is applied not at all: the script says
         # which were new, and those go again (rare: entries redelivered, or counted by a
         # rebuild). Each round leaves out at least one execution, so this ends.
@@ -374,9 +417,12 @@ class RedisWindows:
             calls: list[tuple[AgentKey, list[int]]] = []
             async with self.client.pipeline(transaction=False) as pipe:
                 for agent, positions in pending.items():
-                    slow = thresholds.get(agent, DEFAULT_SLOW_CALL_MS)
                     prepared = self._prepare(
-                        agent, [executions[i] for i in positions], now_ms, slow
+                        agent,
+                        [executions[i] for i in positions],
+                        now_ms,
+                        thresholds.get(agent, DEFAULT_SLOW_CALL_MS),
+                        wanted.get(agent),
                     )
                     if prepared is None:
                         continue
@@ -389,11 +435,13 @@ class RedisWindows:
                 if int(reply[0]) == 1:
                     for i in positions:
                         applied[i] = True
+                    if len(reply) > 1 and reply[1]:
+                        screened[agent] = _screened(reply[1])
                     continue
                 new = [i for i, flag in zip(positions, reply[1:], strict=True) if int(flag)]
                 if new:
                     pending[agent] = new
-        return applied
+        return applied, screened
 
     async def read(
         self,

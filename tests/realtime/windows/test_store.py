@@ -22,6 +22,7 @@ from realtime.windows.store import (
     LONG_BUCKET_MS,
     SHORT_BUCKET_MS,
     AgentWindows,
+    Screen,
 )
 
 T = TypeVar("T")
@@ -393,3 +394,42 @@ def test_a_read_without_percentiles_gives_the_same_counts(redis_url: str) -> Non
         both.last_execution_ms,
         both.consecutive_failures,
     )
+
+
+@pytest.mark.parametrize("latency", ["five_minutes", "none"])
+def test_a_screen_read_back_with_the_apply_is_what_a_read_gives(redis_url: str, latency) -> None:
+    agent, other = new_agent(), new_agent()
+    history = simulate(agent, seed=12, minutes=20)
+    now = history[-1].ended_ms
+    late = [execution(agent, now, 250, status="failure"), execution(other, now, 40)]
+    health_key = f"metaagent:health:{{{agent.tenant_id}:{agent.agent_id}}}"
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(history, now - 1, {agent: SLOW_MS})
+        await windows.client.hset(health_key, mapping={"st": "degraded", "since": 5, "ver": 3})
+        screens = {agent: Screen(latency, health_key)}
+        applied, screened = await windows.apply_and_screen(late, now, {agent: SLOW_MS}, screens)
+        return applied, screened, await windows.read(agent, now, latency=latency)
+
+    applied, screened, read = run_with_windows(redis_url, body)
+    assert applied == [True, True]
+    assert set(screened) == {agent}  # only the agents asked for
+    windows, health = screened[agent]
+    assert windows == read
+    assert read.consecutive_failures >= 1
+    assert [int(v) if v.isdigit() else v.decode() for v in health] == ["degraded", 5, 3]
+
+
+def test_no_screen_when_the_sums_run_ahead_of_the_callers_clock(redis_url: str) -> None:
+    agent = new_agent()
+    now = START_MS + 600_000
+    health_key = f"metaagent:health:{{{agent.tenant_id}:{agent.agent_id}}}"
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply([execution(agent, now + 30_000, 10)], now + 30_000)  # a clock ahead
+        screens = {agent: Screen("none", health_key)}
+        return await windows.apply_and_screen([execution(agent, now, 10)], now, None, screens)
+
+    applied, screened = run_with_windows(redis_url, body)
+    assert applied == [True]
+    assert screened == {}
