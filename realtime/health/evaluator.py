@@ -213,14 +213,17 @@ class HealthEvaluator:
         members = await self.client.zrange(ACTIVE_AGENTS_KEY, 0, -1)
         agents = [_agent(m) for m in members if isinstance(m, bytes | str)]
         recorded = await self._each(agents, now_ms, refresh=True)
-        for agent in agents:
-            current = await self.store.load(agent)
-            windows = await self.windows.read(agent, now_ms, latency="none")
+        currents = await self.store.load_many(agents)
+        reads = await self.windows.read_many([(a, "none") for a in agents], now_ms)
+        gone = []
+        for agent, current, windows in zip(agents, currents, reads, strict=True):
             idle = windows.last_execution_ms is None or (
                 now_ms - windows.last_execution_ms >= ONE_HOUR_MS
             )
             if idle and (current is None or current[0].state is Health.UNKNOWN):
-                await self.client.zrem(ACTIVE_AGENTS_KEY, _member(agent))
+                gone.append(_member(agent))
+        if gone:
+            await self.client.zrem(ACTIVE_AGENTS_KEY, *gone)
         return [r for r in recorded if r is not None]
 
 
