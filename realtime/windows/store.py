@@ -1,5 +1,5 @@
 """Per-agent windows in Redis: 10-second buckets for the 5-minute window, 1-minute buckets for
-the 1-hour window, applied by `apply.lua` (one atomic call per execution, pipelined).
+the 1-hour window, applied by `apply.lua` (one atomic call per agent and batch, pipelined).
 
 Buckets are aligned to the epoch. At `now`, the 5-minute window is the 30 ten-second buckets
 up to and including the current one, and the 1-hour window the 60 one-minute buckets up to and
@@ -9,16 +9,22 @@ to read on every evaluation, and the same counts at minute edges.
 
 Keys, all under one hash tag per agent (one cluster slot, so one script may touch them all):
   `<prefix>:{<tenant>:<agent>}:a:s:<10 s index>` / `…:a:m:<minute index>`  agent buckets
-  `…:v:<prompt version>|<variant>:s:<i>` / `…:m:<i>`                   variant buckets
+  `…:a:counters:s` / `…:a:counters:m`                     the windows' running sums (sums.lua)
+  `…:v:<prompt version>|<variant>:s:<i>` / `…:m:<i>` / `…:counters:…`  the same per variant
   `…:variants` (set), `…:seen:<10 s index>` (hash of execution ids), `…:last`, `…:fails`
 Fields of a bucket: n executions, f failures, s slow calls, c cost (1e-8 USD), ti / to
 tokens, and one field per latency bin (`sketch`). Every key expires once its bucket has left
 the window it feeds (ten seconds of margin), so an agent's memory is bounded by its last hour.
-One script call applies a batch of one agent's executions: the keys are hash-tagged alike, and
-per-call overhead (packing in Python, EVALSHA dispatch) is paid per agent, not per execution.
+
+Redis runs one script at a time, and every call a script makes costs about as much as the
+arithmetic of a dozen fields, so the work is arranged around the number of calls: the worker
+sums a batch per bucket before the script call (`_Sums`); one call per agent applies it; a
+bucket takes one HMGET and one HSET, a running sum one BITFIELD; and the same call reads back
+what the agent's health evaluation needs (`apply_and_screen`).
 
 Idempotency: an execution id is remembered in its 10-second bucket's seen-hash for as long
-as that bucket can still count, and an execution too old to count is not applied at all.
+as that bucket can still count, and an execution too old to count is not applied at all. A
+batch holding an execution applied before is applied not at all, and sent again without it.
 """
 
 from __future__ import annotations
@@ -290,7 +296,7 @@ class RedisWindows:
                 )
                 current = now_ms // size
                 sum_ttl = span * size + EXPIRY_MARGIN_MS
-                sum_key = key(f"{scope}:sum:{kind}", sum_ttl)
+                sum_key = key(f"{scope}:counters:{kind}", sum_ttl)
                 sum_fields.extend([sum_key, f"{name}:", current - span + 1, current, span, sum_ttl])
                 sums[name] = len(sums) + 1
             return key(f"{name}:{i}", ttl, (sums[name], i))
@@ -463,7 +469,7 @@ class RedisWindows:
     ) -> tuple[list[str], list[str]]:
         scope = self._scope(agent, variant)
         base = self.agent_prefix(agent)
-        keys = [f"{scope}:sum:s", f"{scope}:sum:m", f"{base}:last", f"{base}:fails"]
+        keys = [f"{scope}:counters:s", f"{scope}:counters:m", f"{base}:last", f"{base}:fails"]
         args: list[str] = []
         for kind, size, span in (
             ("s", SHORT_BUCKET_MS, SHORT_BUCKETS),

@@ -196,7 +196,7 @@ def test_the_running_sums_stay_exact_as_the_windows_move(redis_url: str) -> None
             late = executions[max(0, start - 150) : start : 7]  # again, and out of order
             await windows.apply([*batch, *late], now, {agent: SLOW_MS})
             if start % 205 == 0:
-                await windows.client.delete(f"{windows.agent_prefix(agent)}:a:sum:s")
+                await windows.client.delete(f"{windows.agent_prefix(agent)}:a:counters:s")
             reads.append((start + len(batch), now, await windows.read(agent, now)))
         return reads
 
