@@ -157,13 +157,6 @@ if screen == '' then return {1} end
 -- before any variant's)
 local five, hour = window_sums[1], window_sums[2]
 if five.held ~= five.lo or hour.held ~= hour.lo then return {1, false} end
-local function totals(sum)
-    local values = redis.call(
-        'BITFIELD', sum, 'GET', 'i64', '#1', 'GET', 'i64', '#2', 'GET', 'i64', '#3',
-        'GET', 'i64', '#4', 'GET', 'i64', '#5', 'GET', 'i64', '#6')
-    values[7] = {}
-    return values
-end
-local recent = screen == 'latency' and (redis.call('GET', five.key) or '') or totals(five.key)
+local recent = sum_read(five.key, screen == 'latency')
 local health = redis.call('HMGET', KEYS[4 + m], 'st', 'since', 'ver')
-return {1, {latest, redis.call('ZCARD', KEYS[2]), recent, totals(hour.key), health}}
+return {1, {latest, redis.call('ZCARD', KEYS[2]), recent, sum_read(hour.key, false), health}}

@@ -31,14 +31,7 @@ local function window(sum, a, with_histogram)
     local sums = {0, 0, 0, 0, 0, 0}
     local histogram = with_histogram and {} or nil
     local held = sum_advance(sum, prefix, lo, hi, tonumber(ARGV[a + 3]), ARGV[a + 4])
-    if held == lo then
-        if with_histogram then return redis.call('GET', sum) or '' end
-        local values = redis.call(
-            'BITFIELD', sum, 'GET', 'i64', '#1', 'GET', 'i64', '#2', 'GET', 'i64', '#3',
-            'GET', 'i64', '#4', 'GET', 'i64', '#5', 'GET', 'i64', '#6')
-        values[7] = {}
-        return values
-    end
+    if held == lo then return sum_read(sum, with_histogram) end
     for b = lo, hi do
         add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)
     end

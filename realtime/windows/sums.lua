@@ -72,6 +72,17 @@ local function sum_add(sum, b, n, fields)
     redis.call('BITFIELD', sum, unpack(sum_counters(counters, fields, 1)))
 end
 
+-- A window as read.lua returns it, from a sum that holds it: the sum whole (its latency
+-- counters with it), or its six totals and no latencies.
+local function sum_read(sum, with_latency)
+    if with_latency then return redis.call('GET', sum) or '' end
+    local values = redis.call(
+        'BITFIELD', sum, 'GET', 'i64', '#1', 'GET', 'i64', '#2', 'GET', 'i64', '#3',
+        'GET', 'i64', '#4', 'GET', 'i64', '#5', 'GET', 'i64', '#6')
+    values[7] = {}
+    return values
+end
+
 -- The lowest bucket the sum holds (0: none).
 local function sum_lo(sum)
     return redis.call('BITFIELD', sum, 'GET', 'i64', '#0')[1]
