@@ -116,7 +116,7 @@ for k = 4, 3 + m do
         -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
         local w = sum_of[k]
         if w ~= nil and bucket_of[k] >= w.held then sum_add(w.key, bucket_of[k], fields.n, fields) end
-    else  -- a seen-hash: it lives as long as its executions can still count
+    else  -- a seen-hash or a running sum: each lives as long as what it holds can count
         redis.call('PEXPIRE', KEYS[k], ARGV[k + 1])
     end
 end
