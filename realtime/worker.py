@@ -87,6 +87,8 @@ class Worker:
         clock: Callable[[], int] = wall_clock_ms,
         stream: str = EXECUTIONS_STREAM,
         group: str = GROUP,
+        # a batch pays per agent it holds (a windows and a breaker call each), and a fleet's
+        # agents are nearly all in every batch: the bigger the batch, the less per execution
         batch_size: int = 5_000,
         block_ms: int = 1_000,
         claim_idle_ms: int = 30_000,
