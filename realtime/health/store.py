@@ -63,11 +63,7 @@ class RedisHealthStore:
 
     async def load(self, agent: AgentKey) -> tuple[Status, int] | None:
         """The current status and its version; None when Redis has none (seed it first)."""
-        raw = await self.client.hgetall(self.key(agent))
-        if not raw:
-            return None
-        h = {_text(k): _text(v) for k, v in raw.items()}
-        return Status(Health(h["st"]), int(h["since"])), int(h["ver"])
+        return decode(await self.client.hmget(self.key(agent), FIELDS))
 
     async def load_many(self, agents: Sequence[AgentKey]) -> list[tuple[Status, int] | None]:
         """`load` for many agents in one round trip."""
