@@ -21,12 +21,15 @@ class TtlCache(Generic[K, V]):
         self.ttl_s = ttl_s
         self._entries: dict[K, tuple[float, V]] = {}
 
+    def _fresh(self, entry: tuple[float, V], now: float) -> bool:
+        return now - entry[0] < self.ttl_s
+
     def cached(self, key: K) -> tuple[bool, V | None]:
         """Whether a fresh value is kept, and the value kept (fresh or stale; None: none)."""
         entry = self._entries.get(key)
         if entry is None:
             return False, None
-        return time.monotonic() - entry[0] < self.ttl_s, entry[1]
+        return self._fresh(entry, time.monotonic()), entry[1]
 
     def keep(self, key: K, value: V) -> V:
         self._entries[key] = (time.monotonic(), value)
@@ -45,7 +48,7 @@ class TtlCache(Generic[K, V]):
         missing: list[K] = []
         for key in wanted:
             entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl_s:
+            if entry is not None and self._fresh(entry, now):
                 found[key] = entry[1]
             else:
                 missing.append(key)
