@@ -54,19 +54,25 @@ def merge(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
     return merged
 
 
+def _ranks(total: int, qs: Iterable[float]) -> list[int]:
+    """The 0-based rank of each q-quantile among `total` values (the rank convention above)."""
+    ranks = []
+    for q in qs:
+        if not 0 <= q <= 1:
+            raise ValueError(f"a quantile lies in [0, 1], got {q}")
+        ranks.append(math.floor(q * (total - 1)))
+    return ranks
+
+
 def quantiles(histogram: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:
     """The q-quantiles of a histogram (None for every q when it is empty)."""
     wanted = list(qs)
     total = sum(histogram.values())
     if total == 0:
         return [None] * len(wanted)
-    for q in wanted:
-        if not 0 <= q <= 1:
-            raise ValueError(f"a quantile lies in [0, 1], got {q}")
     bins = sorted(histogram.items())
     results: list[float | None] = []
-    for q in wanted:
-        rank = math.floor(q * (total - 1))
+    for rank in _ranks(total, wanted):
         seen = 0
         for index, count in bins:
             seen += count
@@ -89,11 +95,6 @@ def counter_quantiles(counters: bytes, qs: Iterable[float]) -> list[float | None
     wanted = list(qs)
     if total == 0:
         return [None] * len(wanted)
-    results: list[float | None] = []
-    for q in wanted:
-        if not 0 <= q <= 1:
-            raise ValueError(f"a quantile lies in [0, 1], got {q}")
-        # the first counter whose running total passes the rank, as `quantiles` walks
-        index = int(np.searchsorted(cumulative, math.floor(q * (total - 1)), side="right"))
-        results.append(bin_value(index + ZERO_BIN))
-    return results
+    # for each rank, the first counter whose running total passes it, as `quantiles` walks
+    found = np.searchsorted(cumulative, _ranks(total, wanted), side="right")
+    return [bin_value(int(index) + ZERO_BIN) for index in found]
