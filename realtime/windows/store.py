@@ -64,10 +64,10 @@ EXPIRY_MARGIN_MS = 10_000
 # consecutive failures are counted exactly up to this many
 MAX_CONSECUTIVE_FAILURES = 1_000
 QUANTILES = (0.5, 0.95, 0.99)
-# a window sum as stored (sums.lua): after its lowest bucket, six i64 totals; u32 latency
-# counters from byte 568 on
+# a window sum as stored (sums.lua): i64 counters (its lowest bucket, six totals, 64 bucket
+# markers), then the u32 latency counters
 _SUM_TOTALS = struct.Struct(">8x6q")
-_SUM_BINS_AT = 568
+_SUM_BINS_AT = 8 * (1 + 6 + 64)
 
 
 @dataclass(frozen=True)
@@ -233,13 +233,10 @@ class _Sums:
 
     def fields(self) -> dict[str, int]:
         """Bucket fields and what to add to each (fields that would add 0 left out)."""
-        totals = {"n": self.n, "f": self.f, "s": self.s, "c": self.c, "ti": self.ti}
-        found = {name: amount for name, amount in totals.items() if amount}
-        if self.to:
-            found["to"] = self.to
-        for index, count in self.bins.items():
-            found[str(index)] = count
-        return found
+        totals = {"n": self.n, "f": self.f, "s": self.s, "c": self.c, "ti": self.ti, "to": self.to}
+        return {name: amount for name, amount in totals.items() if amount} | {
+            str(index): count for index, count in self.bins.items()
+        }
 
 
 class RedisWindows:
