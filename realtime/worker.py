@@ -21,7 +21,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,7 +177,8 @@ class Worker:
                 self.counters.bad += 1
                 log.error("stream entry %s skipped: %s", entry_id, exc)
         agents = list(dict.fromkeys(e.agent for e in executions))
-        slow, screens = await self._profiles(agents)
+        urgent = {e.agent for e in executions if e.failed}
+        slow, screens = await self._profiles(agents, urgent)
         # each agent's windows and health are read back in the same call for its evaluation
         applied, screened = await self.windows.apply_and_screen(executions, now_ms, slow, screens)
         self.counters.applied += sum(applied)
@@ -194,7 +195,6 @@ class Worker:
         recorded: list[Recorded] = []
         if not self._windows_incomplete:  # judged once the rebuild is done, not on half the data
             try:
-                urgent = {e.agent for e in executions if e.failed}
                 recorded = await self.evaluator.evaluate_agents(agents, now_ms, urgent, screened)
             except Exception:  # health must not stop the windows; the sweep evaluates again
                 log.exception("health evaluation failed for %d agents", len(agents))
@@ -211,11 +211,11 @@ class Worker:
         return (await self._profiles(agents))[0]
 
     async def _profiles(
-        self, agents: Sequence[AgentKey]
+        self, agents: Sequence[AgentKey], urgent: Collection[AgentKey] = frozenset()
     ) -> tuple[dict[AgentKey, int], dict[AgentKey, Screen]]:
         """From the agents' profiles: their slow-call thresholds and what to read back for
-        their evaluation (nothing when Postgres is away: the windows go on with the default
-        threshold, and the evaluation reads for itself)."""
+        the evaluation of those it will judge now (nothing when Postgres is away: the
+        windows go on with the default threshold, and the evaluation reads for itself)."""
         try:
             profiles = await self.evaluator.profiles.get_many(agents)
         except Exception:
@@ -225,8 +225,12 @@ class Worker:
             agent: profile.thresholds.slow_call_threshold_ms if profile else DEFAULT_SLOW_CALL_MS
             for agent, profile in profiles.items()
         }
-        store = self.evaluator.store
-        screens = {agent: screen_of(store, agent, p) for agent, p in profiles.items() if p}
+        evaluator = self.evaluator
+        screens = {
+            agent: screen_of(evaluator.store, agent, profile)
+            for agent, profile in profiles.items()
+            if profile and evaluator.due(agent, agent in urgent)
+        }
         return slow, screens
 
     async def step(self, block_ms: int | None) -> int:

@@ -101,12 +101,17 @@ class HealthEvaluator:
         moment = time.monotonic()
         due = []
         for agent in wanted:
-            recent = moment - self._evaluated.get(agent, -math.inf) < self.min_interval_s
-            if recent and agent not in urgent:
-                self.pending.add(agent)
-            else:
+            if self.due(agent, agent in urgent, moment):
                 due.append(agent)
+            else:
+                self.pending.add(agent)
         return await self._judge(due, now_ms, moment, screened or {})
+
+    def due(self, agent: AgentKey, urgent: bool, moment: float | None = None) -> bool:
+        """Whether `evaluate_agents` judges the agent now (at `moment`, monotonic seconds):
+        when a failure makes it `urgent`, or its last judgement is `min_interval_s` old."""
+        now = time.monotonic() if moment is None else moment
+        return urgent or now - self._evaluated.get(agent, -math.inf) >= self.min_interval_s
 
     async def evaluate_pending(self, now_ms: int) -> list[Recorded]:
         """Judge the agents put off by `evaluate_agents` whose interval is over."""
