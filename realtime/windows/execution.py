@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from meta_agent.agent_key import AgentKey
+from meta_agent.stream import ENTRY_FIELD, ENTRY_VALUES
 
 # failed outcomes; 'cancelled' counts as an execution but not a failure, 'running' is not over
 FAILED_STATUSES = frozenset({"failure", "timeout"})
@@ -63,8 +65,7 @@ def _text(value: str | bytes | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _int(fields: Mapping[str, str], name: str, *, optional: bool = False) -> int | None:
-    text = fields.get(name, "")
+def _int(text: str, name: str, *, optional: bool = False) -> int | None:
     if not text:
         if optional:
             return None
@@ -78,11 +79,10 @@ def _int(fields: Mapping[str, str], name: str, *, optional: bool = False) -> int
     return value
 
 
-def _milliseconds(fields: Mapping[str, str], name: str) -> int | None:
+def _milliseconds(text: str, name: str) -> int | None:
     """A duration in whole milliseconds, rounded down: `raw.executions.duration_ms` is a
     float. Recovery (`realtime.recovery`) rounds the column the same way, so both file an
     execution under the same end and count it once."""
-    text = fields.get(name, "")
     if not text:
         return None
     try:
@@ -94,11 +94,11 @@ def _milliseconds(fields: Mapping[str, str], name: str) -> int | None:
     return math.floor(value)
 
 
-def _uuid(fields: Mapping[str, str], name: str) -> uuid.UUID:
+def _uuid(text: str, name: str) -> uuid.UUID:
     try:
-        return uuid.UUID(fields.get(name, ""))
+        return uuid.UUID(text)
     except ValueError:
-        raise BadExecutionEntry(f"{name} is not a UUID: {fields.get(name)!r}") from None
+        raise BadExecutionEntry(f"{name} is not a UUID: {text!r}") from None
 
 
 # the agents of the fleet, each parsed once: a busy worker meets the same few hundred ids in
@@ -108,11 +108,11 @@ _MAX_AGENTS = 100_000
 _COST_DIGITS = 8  # decimal places of a cost unit (COST_UNITS_PER_USD)
 
 
-def _agent(fields: Mapping[str, str]) -> AgentKey:
-    pair = (fields.get("tenant_id", ""), fields.get("agent_id", ""))
+def _agent(tenant_id: str, agent_id: str) -> AgentKey:
+    pair = (tenant_id, agent_id)
     agent = _AGENTS.get(pair)
     if agent is None:
-        agent = AgentKey(_uuid(fields, "tenant_id"), _uuid(fields, "agent_id"))
+        agent = AgentKey(_uuid(tenant_id, "tenant_id"), _uuid(agent_id, "agent_id"))
         if len(_AGENTS) >= _MAX_AGENTS:
             _AGENTS.clear()
         _AGENTS[pair] = agent
@@ -135,28 +135,57 @@ def _cost_units(text: str) -> int:
     return int(cost * COST_UNITS_PER_USD)
 
 
-def parse_entry(raw: Mapping[str | bytes, str | bytes]) -> Execution:
-    """The execution of one stream entry (see `meta_agent.stream.execution_entry`)."""
-    try:  # a stream entry read from Redis: every name and value is bytes
-        fields = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
-    except AttributeError:
-        fields = {_text(k): _text(v) for k, v in raw.items()}
-    status = fields.get("status", "")
+_PACKED = ENTRY_FIELD.encode()
+_VALUES = len(ENTRY_VALUES)
+
+
+def parse_entry(raw: Mapping[Any, Any] | Sequence[bytes]) -> Execution:
+    """The execution of one stream entry: its fields as a mapping, or as Redis sends them
+    (name, value, name, value ...). The one-field form `meta_agent.stream.execution_entry`
+    writes; a field per value (what an earlier version wrote) as well."""
+    if isinstance(raw, Mapping):
+        packed = raw.get(_PACKED, raw.get(ENTRY_FIELD))
+        pairs = raw.items()
+    else:
+        packed = raw[1] if len(raw) == 2 and raw[0] == _PACKED else None
+        pairs = zip(raw[::2], raw[1::2], strict=True)  # type: ignore[assignment]
+    if packed is not None:
+        parts = _text(packed).split(" ", _VALUES - 1)
+        if len(parts) != _VALUES:
+            raise BadExecutionEntry(f"{len(parts)} values where an entry has {_VALUES}")
+        return _execution(*parts)
+    fields = {_text(k): _text(v) for k, v in pairs}
+    return _execution(*(fields.get(name, "") for name in ENTRY_VALUES))
+
+
+def _execution(
+    tenant_id: str,
+    agent_id: str,
+    execution_id: str,
+    status: str,
+    started_ms: str,
+    duration_ms: str,
+    cost_usd: str,
+    input_tokens: str,
+    output_tokens: str,
+    prompt_version_id: str,
+    permit: str,
+    variant: str,
+) -> Execution:
     if status not in _STATUSES:
         raise BadExecutionEntry(f"status {status!r} is not an execution status")
-    cost_text = fields.get("cost_usd", "")
-    started = _int(fields, "started_ms")
+    started = _int(started_ms, "started_ms")
     assert started is not None
     return Execution(
-        agent=_agent(fields),
-        execution_id=_uuid(fields, "execution_id"),
+        agent=_agent(tenant_id, agent_id),
+        execution_id=_uuid(execution_id, "execution_id"),
         status=status,
         started_ms=started,
-        duration_ms=_milliseconds(fields, "duration_ms"),
-        cost_units=_cost_units(cost_text) if cost_text else 0,
-        input_tokens=_int(fields, "input_tokens", optional=True) or 0,
-        output_tokens=_int(fields, "output_tokens", optional=True) or 0,
-        prompt_version_id=fields.get("prompt_version_id", ""),
-        variant=fields.get("variant", ""),
-        permit=fields.get("permit", ""),
+        duration_ms=_milliseconds(duration_ms, "duration_ms"),
+        cost_units=_cost_units(cost_usd) if cost_usd else 0,
+        input_tokens=_int(input_tokens, "input_tokens", optional=True) or 0,
+        output_tokens=_int(output_tokens, "output_tokens", optional=True) or 0,
+        prompt_version_id=prompt_version_id,
+        variant=variant,
+        permit=permit,
     )

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from meta_agent.stream import EXECUTIONS_STREAM
+from meta_agent.stream import EXECUTIONS_STREAM, entry_values
 from tests.raw_rows import stored_ids
 
 pytestmark = pytest.mark.integration
@@ -96,9 +96,8 @@ def test_new_executions_are_announced_on_the_stream_once(ingest_client, make_ten
     for _ in range(2):
         ingest_client.post("/v1/ingest", json={"executions": [item]}, headers=tenant.headers)
     client = redis.Redis.from_url(servers.redis.url(), decode_responses=True)
-    entries = [
-        f for _, f in client.xrange(EXECUTIONS_STREAM) if f["execution_id"] == item["execution_id"]
-    ]
+    announced = [entry_values(f) for _, f in client.xrange(EXECUTIONS_STREAM)]
+    entries = [v for v in announced if v["execution_id"] == item["execution_id"]]
     assert len(entries) == 1
     assert entries[0]["status"] == "failure"
     assert entries[0]["tenant_id"] == str(tenant.tenant_id)
