@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -37,6 +36,7 @@ from meta_agent.alerting.engine import AlertEngine
 from meta_agent.alerting.outbox import Links
 from meta_agent.connections import ServerUrls
 from meta_agent.db import Database
+from meta_agent.redis_async import async_redis
 from meta_agent.settings import Settings
 
 DESCRIPTION = """
@@ -102,7 +102,7 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         app.state.db = db
         # acknowledging and resolving alerts queue their notifications as the worker does
         app.state.alert_engine = AlertEngine(db, links=Links.from_settings(settings))
-        app.state.redis = aioredis.Redis.from_url(
+        app.state.redis = async_redis(
             urls.redis_url, socket_timeout=settings.connect_timeout_s
         )
         # the WebSocket's one subscription for the process; it connects (and reconnects) in

@@ -8,8 +8,6 @@ import logging
 import signal
 import sys
 
-import redis.asyncio as aioredis
-
 from meta_agent.alerting.burn_alerts import burn_rate_signals
 from meta_agent.alerting.detectors import budget_signals, spike_signals
 from meta_agent.alerting.dispatch import Dispatcher, secret_reader
@@ -19,6 +17,7 @@ from meta_agent.alerting.reconcile import reconcile_signals
 from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
+from meta_agent.redis_async import async_redis
 from meta_agent.settings import Settings, load_settings
 from realtime.alerts import AlertLoop, Detector
 from realtime.worker import Worker
@@ -31,7 +30,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    client = aioredis.Redis.from_url(redis_url)
+    client = async_redis(redis_url)
     links = Links.from_settings(settings)
     try:
         async with Database(app_database_url, max_size=pool) as db:
