@@ -5,6 +5,7 @@ an execution twice changes nothing, and an agent's keys all expire."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -225,6 +226,27 @@ def test_applying_the_same_executions_again_changes_nothing(redis_url: str) -> N
     assert all(first)
     assert not any(again)
     assert after == before
+
+
+def test_an_execution_twice_in_a_new_batch_counts_once(redis_url: str) -> None:
+    """Two entries of one execution in one batch, beside executions applied before and new
+    ones: each new execution counts once, and the windows equal those of every execution
+    applied once."""
+    agent, twin = new_agent(), new_agent()
+    executions = simulate(agent, seed=8, minutes=5)
+    now = executions[-1].ended_ms
+
+    async def body(windows: RedisWindows) -> Any:
+        first = await windows.apply(executions[:10], now)
+        mixed = await windows.apply(executions + executions[10:20], now)
+        await windows.apply([dataclasses.replace(e, agent=twin) for e in executions], now)
+        return first, mixed, await windows.read(agent, now), await windows.read(twin, now)
+
+    first, mixed, read, once = run_with_windows(redis_url, body)
+    finished = [e.finished for e in executions]
+    assert first == finished[:10]
+    assert mixed == [False] * 10 + finished[10:] + [False] * 10
+    assert read == once
 
 
 def test_large_costs_and_token_counts_sum_exactly_in_one_batch(redis_url: str) -> None:
