@@ -30,7 +30,7 @@ batch holding an execution applied before is applied not at all, and sent again 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -255,6 +255,30 @@ class RedisWindows:
         base = self.agent_prefix(agent)
         return f"{base}:a" if variant is None else f"{base}:v:{variant}"
 
+    @staticmethod
+    def _targets(
+        base: str,
+        bucket: Callable[[str, str, int, int], int],
+        now_ms: int,
+        short: int,
+        long: int,
+        member: str | None,
+    ) -> tuple[int, ...] | None:
+        """The bucket keys an execution ending in buckets `short` and `long` (of variant
+        `member`) adds to; None when it is too old to count anywhere."""
+        ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+        ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+        if ttl_long <= EXPIRY_MARGIN_MS:
+            return None
+        targets: tuple[int, ...] = (
+            bucket(f"{base}:a", "s", short, ttl_short),
+            bucket(f"{base}:a", "m", long, ttl_long),
+        )
+        if member is not None:
+            scope = f"{base}:v:{member}"
+            targets += (bucket(scope, "s", short, ttl_short), bucket(scope, "m", long, ttl_long))
+        return targets
+
     def _prepare(
         self,
         agent: AgentKey,
@@ -300,6 +324,10 @@ class RedisWindows:
 
         # executions filed under the same buckets are summed together, then into each bucket
         groups: dict[tuple[int, ...], _Sums] = {}
+        # the buckets of an end (and variant), worked out once per batch: None when too old
+        # to count anywhere
+        filed: dict[tuple[int, int, str | None], tuple[int, ...] | None] = {}
+        seen_keys: dict[tuple[int, int], int] = {}
         ids: list[Any] = []
         carried: list[int] = []
         latest, success = -1, None
@@ -308,28 +336,20 @@ class RedisWindows:
         for i, execution in enumerate(executions):
             ended = min(execution.ended_ms, now_ms)  # a clock running ahead counts as now
             short, long = ended // SHORT_BUCKET_MS, ended // LONG_BUCKET_MS
-            ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-            ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-            if ttl_long <= EXPIRY_MARGIN_MS:
+            member = (
+                variant_member(execution.prompt_version_id, execution.variant)
+                if execution.has_variant
+                else None
+            )
+            where = (short, long, member)
+            if where in filed:
+                targets = filed[where]
+            else:
+                targets = filed[where] = self._targets(base, bucket, now_ms, short, long, member)
+            if targets is None:
                 continue  # outside the 1-hour window: it can no longer count anywhere
-            seen_ttl = max(
-                ttl_long,
-                (execution.ended_ms // LONG_BUCKET_MS + LONG_BUCKETS) * LONG_BUCKET_MS
-                - now_ms
-                + EXPIRY_MARGIN_MS,
-            )
-            targets: tuple[int, ...] = (
-                bucket(f"{base}:a", "s", short, ttl_short),
-                bucket(f"{base}:a", "m", long, ttl_long),
-            )
-            if execution.has_variant:
-                member = variant_member(execution.prompt_version_id, execution.variant)
+            if member is not None:
                 members.add(member)
-                scope = f"{base}:v:{member}"
-                targets += (
-                    bucket(scope, "s", short, ttl_short),
-                    bucket(scope, "m", long, ttl_long),
-                )
             group = groups.get(targets)
             if group is None:
                 group = groups[targets] = _Sums()
@@ -337,7 +357,16 @@ class RedisWindows:
             group.add(execution, duration is not None and duration >= slow_call_ms)
             # remembered under its own end, not the clamped one: redelivered once the
             # worker's clock has caught up, it must find itself in the same seen-hash
-            seen = key(f"{base}:seen:{execution.ended_ms // SHORT_BUCKET_MS}", seen_ttl)
+            own = (execution.ended_ms // SHORT_BUCKET_MS, long)
+            seen = seen_keys.get(own)
+            if seen is None:
+                seen_ttl = max(
+                    (long + LONG_BUCKETS) * LONG_BUCKET_MS,
+                    (execution.ended_ms // LONG_BUCKET_MS + LONG_BUCKETS) * LONG_BUCKET_MS,
+                )
+                seen = seen_keys[own] = key(
+                    f"{base}:seen:{own[0]}", seen_ttl - now_ms + EXPIRY_MARGIN_MS
+                )
             ids += [execution.execution_id.bytes, seen]
             latest = max(latest, ended)
             if execution.failed:
