@@ -95,7 +95,9 @@ class Worker:
         group: str = GROUP,
         # a batch pays per agent it holds (a windows and a breaker call each), and a fleet's
         # agents are nearly all in every batch: the bigger the batch, the less per execution
-        batch_size: int = 5_000,
+        # (bench.realtime: 5,000 → 10,000 took Redis from ~19 to ~16 µs an execution). Below
+        # saturation a batch is what arrived during the last one, whatever this allows.
+        batch_size: int = 10_000,
         block_ms: int = 1_000,
         claim_idle_ms: int = 30_000,
         claim_every_ms: int = 5_000,
