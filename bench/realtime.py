@@ -887,7 +887,12 @@ def main(argv: list[str] | None = None) -> None:
         default=50_000,
         help="executions/s the synthetic past hour was filled at (0: none)",
     )
-    parser.add_argument("--max-backlog", type=int, default=20_000)
+    parser.add_argument(
+        "--max-backlog",
+        type=int,
+        default=40_000,
+        help="entries ahead of the workers: twice what two workers take in a batch each",
+    )
     parser.add_argument("--bare-seconds", type=float, default=5)
     parser.add_argument(
         "--visible-load",
