@@ -21,8 +21,11 @@
 -- ps probes succeeded, d<slot> deadline of a probe still out, fb forced by, fr forced reason,
 -- sh window shape.
 -- Window hash fields: c calls, f failures, sl slow calls; count window: n calls ever recorded,
--- o<slot> outcome code (1 × failed + 2 × slow); time window: l last second recorded,
--- e<slot> second, c<slot> calls, f<slot> failures, s<slot> slow calls of that second.
+-- r the ring of outcome codes, one digit per slot (1 × failed + 2 × slow); time window: l last
+-- second recorded, e<slot> second, c<slot> calls, f<slot> failures, s<slot> slow calls of that
+-- second. The ring is one field, read once and written once per call: a field per slot (as an
+-- earlier version kept it) cost two lookups in a hash of up to 104 fields per result, and Redis
+-- keeps a hash that small as a list it scans.
 
 local S, W = KEYS[1], KEYS[2]
 local op = ARGV[1]
@@ -55,18 +58,51 @@ local s = {
 for k, val in pairs(h) do
     if string.sub(k, 1, 1) == 'd' then s.probes[tonumber(string.sub(k, 2))] = tonumber(val) end
 end
-local wraw = redis.call('HMGET', W, 'c', 'f', 'sl', 'n', 'l')
+local wraw = redis.call('HMGET', W, 'c', 'f', 'sl', 'n', 'l', 'r')
 local w = {
     c = tonumber(wraw[1] or '0'), f = tonumber(wraw[2] or '0'), sl = tonumber(wraw[3] or '0'),
-    n = tonumber(wraw[4] or '0'), l = num(wraw[5]),
+    n = tonumber(wraw[4] or '0'), l = num(wraw[5]), r = wraw[6] or '',
 }
+-- the count window's slots recorded in this call (slot -> outcome code), over `w.r`
+local ring_changes = {}
+
+if cfg.kind == 'count' and w.n > 0 and not wraw[6] and h.sh == shape then
+    -- a window stored a field per slot (an earlier version): into the ring, once
+    local names = {}
+    for i = 0, math.min(w.n, cfg.size) - 1 do names[#names + 1] = 'o' .. i end
+    local codes = {}
+    for from = 1, #names, 1000 do  -- unpack has a limit on how many values it returns
+        local part = {unpack(names, from, math.min(from + 999, #names))}
+        for _, code in ipairs(redis.call('HMGET', W, unpack(part))) do codes[#codes + 1] = code or '0' end
+        redis.call('HDEL', W, unpack(part))
+    end
+    w.r = table.concat(codes)
+    redis.call('HSET', W, 'r', w.r)
+end
+
+-- The ring with this call's slots written in (slots are recorded in turn, so a slot past
+-- the stored ring's end is the very next one).
+local function ring_string()
+    local slots = {}
+    for slot, _ in pairs(ring_changes) do slots[#slots + 1] = slot end
+    table.sort(slots)
+    local parts, from = {}, 1  -- from: the next byte of the stored ring to keep
+    for _, slot in ipairs(slots) do
+        parts[#parts + 1] = string.sub(w.r, from, slot)
+        parts[#parts + 1] = ring_changes[slot]
+        from = slot + 2
+    end
+    parts[#parts + 1] = string.sub(w.r, from)
+    return table.concat(parts)
+end
 
 -- the totals are written once, at the end, when a call was recorded
 local window_written = false
 
 local function clear_window()
     redis.call('DEL', W)
-    w = { c = 0, f = 0, sl = 0, n = 0, l = nil }
+    w = { c = 0, f = 0, sl = 0, n = 0, l = nil, r = '' }
+    ring_changes = {}
     window_written = false
 end
 
@@ -167,10 +203,10 @@ local function record(failed, slow)
         local n = w.n
         local slot = n % cfg.size
         if n >= cfg.size then
-            local old = tonumber(redis.call('HGET', W, 'o' .. slot))
+            local old = ring_changes[slot] or tonumber(string.sub(w.r, slot + 1, slot + 1))
             w.c, w.f, w.sl = w.c - 1, w.f - (old % 2), w.sl - math.floor(old / 2)
         end
-        redis.call('HSET', W, 'o' .. slot, int(fi + 2 * si))
+        ring_changes[slot] = fi + 2 * si
         w.n = n + 1
     else
         local sec = math.floor(s.clock / 1000)
@@ -326,7 +362,8 @@ end
 -- store: only the fields that changed (most results change the clock and little else) -------
 if window_written then
     if cfg.kind == 'count' then
-        redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), 'n', int(w.n))
+        redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), 'n', int(w.n),
+            'r', ring_string())
     else
         redis.call('HSET', W, 'c', int(w.c), 'f', int(w.f), 'sl', int(w.sl), 'l', int(w.l))
     end

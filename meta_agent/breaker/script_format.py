@@ -176,7 +176,11 @@ def decode_state(h: dict[str, str], w: dict[str, str]) -> BreakerState:
     window = Window(shape)
     if kind == WindowKind.COUNT and w:
         size, n = int(size_text), int(w.get("n", "0"))
-        outcomes = tuple(int(w[f"o{i % size}"]) for i in range(max(0, n - size), n))
+        ring = w.get("r")
+        outcomes = tuple(
+            int(ring[i % size] if ring is not None else w[f"o{i % size}"])  # (earlier layout)
+            for i in range(max(0, n - size), n)
+        )
         window = Window(shape, outcomes=outcomes)
     elif kind == WindowKind.TIME and w:
         slots = [f[1:] for f in w if f.startswith("e")]

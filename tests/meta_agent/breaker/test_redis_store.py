@@ -160,7 +160,7 @@ def test_each_agent_of_each_tenant_has_a_breaker_of_its_own(redis_url: str) -> N
 
 @pytest.mark.parametrize(
     ("kind", "size", "step_ms", "fields_at_most"),
-    [(WindowKind.COUNT, 100, 1, 100 + 4), (WindowKind.TIME, 30, 700, 4 * 30 + 4)],
+    [(WindowKind.COUNT, 100, 1, 5), (WindowKind.TIME, 30, 700, 4 * 30 + 4)],
 )
 def test_a_window_holds_at_most_its_size(
     redis_url: str, kind: WindowKind, size: int, step_ms: int, fields_at_most: int
@@ -177,6 +177,33 @@ def test_a_window_holds_at_most_its_size(
     window_fields, state_fields = run(redis_url, body)
     assert window_fields <= fields_at_most
     assert state_fields <= 16
+
+
+def test_a_count_window_kept_a_field_per_slot_goes_on_as_the_ring(redis_url: str) -> None:
+    """A count window stored by an earlier version (`o<slot>` fields, no ring) is read into
+    the ring at its next call: it then holds what a breaker that always had the ring holds."""
+    config = BreakerConfig(window_size=20, min_calls=20, failure_rate_threshold=0.9)
+    earlier, always = new_key(), new_key()
+    outcomes = [Outcome.FAILURE if i % 3 == 0 else Outcome.SUCCESS for i in range(35)]
+
+    async def body(store: RedisBreakerStore) -> tuple[BreakerState, BreakerState, list[str]]:
+        for i, outcome in enumerate(outcomes[:25]):
+            for key in (earlier, always):
+                await store.on_result(key, config, None, outcome, 10 + i * 400, T0 + i)
+        _, window_key = store.keys(earlier)
+        ring = (await store.client.hget(window_key, "r")).decode()
+        await store.client.hdel(window_key, "r")
+        await store.client.hset(window_key, mapping={f"o{i}": c for i, c in enumerate(ring)})
+        for i, outcome in enumerate(outcomes[25:], start=25):
+            for key in (earlier, always):
+                await store.on_result(key, config, None, outcome, 10 + i * 400, T0 + i)
+        fields = sorted(k.decode() for k in await store.client.hkeys(window_key))
+        return await store.load(earlier), await store.load(always), fields
+
+    converted, expected, fields = run(redis_url, body)
+    assert converted == expected
+    assert len(converted.window.outcomes) == 20
+    assert fields == ["c", "f", "n", "r", "sl"]
 
 
 def test_restore_installs_a_state_only_over_an_older_one(redis_url: str) -> None:
