@@ -96,15 +96,17 @@ async def measure(
     phases: dict[str, float] = collections.defaultdict(float)
 
     def timed(owner: object, method: str, phase: str) -> None:
+        """The worker's CPU in `method`, and Redis's (phases do not overlap: one worker)."""
         call: Callable[..., Any] = getattr(owner, method)
 
         @functools.wraps(call)
         async def wrapper(*a: Any, **k: Any) -> Any:
-            started = time.process_time()
+            started, redis_started = time.process_time(), redis_cpu_s(sync)
             try:
                 return await call(*a, **k)
             finally:
                 phases[phase] += time.process_time() - started
+                phases[f"redis_{phase}"] += redis_cpu_s(sync) - redis_started
 
         setattr(owner, method, wrapper)
 
