@@ -249,6 +249,33 @@ def test_an_execution_twice_in_a_new_batch_counts_once(redis_url: str) -> None:
     assert read == once
 
 
+def test_ids_an_earlier_version_remembered_in_a_hash_are_still_found(redis_url: str) -> None:
+    """Seen ids were a hash per 10 seconds; such a hash goes on being used until it expires,
+    so an execution it holds still counts once."""
+    agent, twin = new_agent(), new_agent()
+    executions = simulate(agent, seed=9, minutes=3)
+    now = executions[-1].ended_ms
+
+    async def body(windows: RedisWindows) -> Any:
+        client = windows.client
+        await windows.apply(executions[:20], now)
+        keys = await client.keys(f"{windows.agent_prefix(agent)}:seen:*")
+        for key in keys:  # as the earlier version kept them
+            ids, ttl = await client.smembers(key), await client.pttl(key)
+            await client.delete(key)
+            await client.hset(key, mapping=dict.fromkeys(ids, ""))
+            await client.pexpire(key, ttl)
+        again = await windows.apply(executions, now)
+        await windows.apply([dataclasses.replace(e, agent=twin) for e in executions], now)
+        kinds = {await client.type(key) for key in keys}
+        return kinds, again, await windows.read(agent, now), await windows.read(twin, now)
+
+    kinds, again, read, once = run_with_windows(redis_url, body)
+    assert kinds == {b"hash"}
+    assert again == [False] * 20 + [e.finished for e in executions[20:]]
+    assert read == once
+
+
 def test_large_costs_and_token_counts_sum_exactly_in_one_batch(redis_url: str) -> None:
     """The script sums a batch's increments (in Lua numbers) before writing them: sums of
     14-digit costs and of maximal token counts stay exact."""
