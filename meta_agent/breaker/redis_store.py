@@ -128,15 +128,19 @@ class RedisBreakerStore:
         """One pipelined round trip for the batch (plus a SCRIPT EXISTS). The results of one
         breaker go in one script call, so it is loaded and stored once for all of them; they
         are applied in the order given, exactly as one `on_result` each would apply them."""
-        runs: dict[tuple[BreakerKey, BreakerConfig], list[int]] = {}
+        runs: dict[BreakerKey, list[int]] = {}
         for index, r in enumerate(results):
-            runs.setdefault((r.key, r.config), []).append(index)
-        if len({key for key, _ in runs}) < len(runs):
-            # one breaker under two configs in one batch: keep the order between them exact
-            return [await self._results_in_order(r) for r in results]
+            runs.setdefault(r.key, []).append(index)
+        for indexes in runs.values():
+            first = results[indexes[0]].config
+            # (`is` first: comparing a config goes field by field, and the cache hands out one)
+            if any(results[i].config is not first and results[i].config != first for i in indexes):
+                # one breaker under two configs in one batch: keep the order between them exact
+                return [await self._results_in_order(r) for r in results]
         calls: list[tuple[BreakerConfig, list[int]]] = []
         async with self.client.pipeline(transaction=False) as pipe:
-            for (key, config), indexes in runs.items():
+            for key, indexes in runs.items():
+                config = results[indexes[0]].config
                 for start in range(0, len(indexes), _MAX_RESULTS_PER_CALL):
                     chunk = indexes[start : start + _MAX_RESULTS_PER_CALL]
                     now_ms = results[chunk[0]].now_ms
