@@ -102,9 +102,7 @@ def create_app(settings: Settings, urls: ServerUrls) -> FastAPI:
         app.state.db = db
         # acknowledging and resolving alerts queue their notifications as the worker does
         app.state.alert_engine = AlertEngine(db, links=Links.from_settings(settings))
-        app.state.redis = async_redis(
-            urls.redis_url, socket_timeout=settings.connect_timeout_s
-        )
+        app.state.redis = async_redis(urls.redis_url, socket_timeout=settings.connect_timeout_s)
         # the WebSocket's one subscription for the process; it connects (and reconnects) in
         # the background, so the app serves HTTP whether Redis answers or not
         app.state.event_hub = EventHub(urls.redis_url, app.state.hub_limits)
