@@ -95,7 +95,7 @@ class Worker:
         group: str = GROUP,
         # a batch pays per agent it holds (a windows and a breaker call each), and a fleet's
         # agents are nearly all in every batch: the bigger the batch, the less per execution
-        # (bench.realtime: 5,000 → 10,000 took Redis from ~19 to ~16 µs an execution). Below
+        # (bench.realtime_cpu: 5,000 → 10,000 took Redis from ~19 to ~16 µs an execution). Below
         # saturation a batch is what arrived during the last one, whatever this allows.
         batch_size: int = 10_000,
         block_ms: int = 1_000,
