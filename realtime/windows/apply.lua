@@ -5,7 +5,7 @@
 -- execution is only what makes applying idempotent, remembering the execution's id.
 --
 -- KEYS: 1 last (hash: lm = latest end, ls = latest success end), 2 fails (zset: failures
---       after the latest success, by end), 3 variant set, 4.. bucket, seen-set and sum keys,
+--       after the latest success, by end), 3 variant set, 4.. bucket, seen-ids and sum keys,
 --       referenced by index from the arguments below
 -- ARGV: 1 ttl of KEYS[1..3] (ms), 2 cap on remembered consecutive failures, 3 the screen,
 --       4 number of bucket/seen/sum keys m, 5..4+m their ttls (ms),
@@ -17,7 +17,7 @@
 --       one count per latency bin (the bin number is the field);
 --       then the batch's latest end, its latest success end ('' for none), the number of
 --       its failures and each one's end and id, the number of variant members and each;
---       then per execution 2 fields: its id and its seen-set (a key index)
+--       then per execution 2 fields: its id and its seen-ids key (a key index)
 --       and, after the m keys, the agent's health key (realtime.health.store) when ARGV[3]
 --       asks for a screen
 -- Returns {1, screen} when every execution was applied now. When some were applied before,
@@ -63,18 +63,40 @@ local members_at, members = at + 1, tonumber(ARGV[at])
 local first = members_at + members
 
 -- each execution at most once: a batch holding one applied before is not applied at all.
--- Ids are remembered in a set per 10 seconds: a hash (what an earlier version kept, and goes
--- on with until it expires) of up to 128 fields is a list Redis scans on every lookup.
-local hashed = {}  -- seen key index -> whether it is an earlier version's hash
-local function is_hash(seen)
-    if hashed[seen] == nil then hashed[seen] = redis.call('TYPE', KEYS[seen]).ok == 'hash' end
-    return hashed[seen]
+-- Ids are remembered per 10 seconds in a hash while they are few, in a set beyond that. Redis
+-- keeps a hash of up to 512 fields (hash-max-ziplist-entries) as a list: compact (~20 bytes
+-- an id, against ~70 in a set) but scanned on every lookup, which a busy agent's hundreds of
+-- ids made the costliest part of the call. A hash that this batch would take past
+-- SEEN_HASH_MAX ids becomes a set first (a key an earlier version made is a hash too).
+local SEEN_HASH_MAX = 64
+local counts = {}  -- seen key index -> ids of this batch
+for e = first, #ARGV, 2 do
+    local seen = tonumber(ARGV[e + 1])
+    counts[seen] = (counts[seen] or 0) + 1
+end
+local hashed = {}  -- seen key index -> whether its ids are a hash
+for seen, count in pairs(counts) do
+    local key = KEYS[seen]
+    local kind = redis.call('TYPE', key).ok
+    local held = kind == 'hash' and redis.call('HLEN', key) or 0
+    if kind ~= 'set' and held + count > SEEN_HASH_MAX then
+        if held > 0 then
+            local ids = redis.call('HKEYS', key)
+            redis.call('DEL', key)
+            for from = 1, #ids, 1000 do  -- unpack has a limit on how many values it returns
+                redis.call('SADD', key, unpack(ids, from, math.min(from + 999, #ids)))
+            end
+            redis.call('PEXPIRE', key, ARGV[seen + 1])
+        end
+        kind = 'set'
+    end
+    hashed[seen] = kind ~= 'set'
 end
 local added, again = {}, false
 for e = first, #ARGV, 2 do
     local seen = tonumber(ARGV[e + 1])
     local new
-    if is_hash(seen) then
+    if hashed[seen] then
         new = redis.call('HSETNX', KEYS[seen], ARGV[e], '')
     else
         new = redis.call('SADD', KEYS[seen], ARGV[e])
@@ -90,7 +112,7 @@ if again then
     local new = {}
     for _, e in ipairs(added) do
         local seen = tonumber(ARGV[e + 1])
-        redis.call(is_hash(seen) and 'HDEL' or 'SREM', KEYS[seen], ARGV[e])
+        redis.call(hashed[seen] and 'HDEL' or 'SREM', KEYS[seen], ARGV[e])
         new[e] = true
     end
     for e = first, #ARGV, 2 do flags[#flags + 1] = new[e] and 1 or 0 end
@@ -130,7 +152,7 @@ for k = 4, 3 + m do
         -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
         local w = sum_of[k]
         if w ~= nil and bucket_of[k] >= w.held then sum_add(w.key, bucket_of[k], fields.n, fields) end
-    else  -- a seen-set or a running sum: each lives as long as what it holds can count
+    else  -- seen ids or a running sum: each lives as long as what it holds can count
         redis.call('PEXPIRE', KEYS[k], ARGV[k + 1])
     end
 end

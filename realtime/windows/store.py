@@ -11,7 +11,8 @@ Keys, all under one hash tag per agent (one cluster slot, so one script may touc
   `<prefix>:{<tenant>:<agent>}:a:s:<10 s index>` / `…:a:m:<minute index>`  agent buckets
   `…:a:counters:s` / `…:a:counters:m`                     the windows' running sums (sums.lua)
   `…:v:<prompt version>|<variant>:s:<i>` / `…:m:<i>` / `…:counters:…`  the same per variant
-  `…:variants` (set), `…:seen:<10 s index>` (set of execution ids), `…:last`, `…:fails`
+  `…:variants` (set), `…:seen:<10 s index>` (execution ids: a hash, or a set once the
+  agent is busy, see apply.lua), `…:last`, `…:fails`
 Fields of a bucket: n executions, f failures, s slow calls, c cost (1e-8 USD), ti / to
 tokens, and one field per latency bin (`sketch`). Every key expires once its bucket has left
 the window it feeds (ten seconds of margin), so an agent's memory is bounded by its last hour.
@@ -22,7 +23,7 @@ sums a batch per bucket before the script call (`_Sums`); one call per agent app
 bucket takes one HMGET and one HSET, a running sum one BITFIELD; and the same call reads back
 what the agent's health evaluation needs (`apply_and_screen`).
 
-Idempotency: an execution id is remembered in its 10-second bucket's seen-set for as long
+Idempotency: an execution id is remembered in its 10-second bucket's seen-ids for as long
 as that bucket can still count, and an execution too old to count is not applied at all. A
 batch holding an execution applied before is applied not at all, and sent again without it.
 """
@@ -356,7 +357,7 @@ class RedisWindows:
             duration = execution.duration_ms
             group.add(execution, duration is not None and duration >= slow_call_ms)
             # remembered under its own end, not the clamped one: redelivered once the
-            # worker's clock has caught up, it must find itself in the same seen-set
+            # worker's clock has caught up, it must find itself in the same seen-ids
             own = (execution.ended_ms // SHORT_BUCKET_MS, long)
             seen = seen_keys.get(own)
             if seen is None:

@@ -249,30 +249,33 @@ def test_an_execution_twice_in_a_new_batch_counts_once(redis_url: str) -> None:
     assert read == once
 
 
-def test_ids_an_earlier_version_remembered_in_a_hash_are_still_found(redis_url: str) -> None:
-    """Seen ids were a hash per 10 seconds; such a hash goes on being used until it expires,
-    so an execution it holds still counts once."""
+def test_ids_move_from_a_hash_to_a_set_past_64_and_are_found_in_both(redis_url: str) -> None:
+    """A 10 seconds' ids are a compact hash while they are few, and become a set (with their
+    expiry) when a batch would take them past 64: an execution applied before is found
+    whichever holds it."""
     agent, twin = new_agent(), new_agent()
-    executions = simulate(agent, seed=9, minutes=3)
-    now = executions[-1].ended_ms
+    at = (START_MS // SHORT_BUCKET_MS + 1) * SHORT_BUCKET_MS
+    few = [execution(agent, at + i * 400, 100) for i in range(20)]
+    many = [execution(agent, at + 10_000 + i * 90, 100) for i in range(100)]
+    executions = few + many
+    now = at + 20_000
 
     async def body(windows: RedisWindows) -> Any:
-        client = windows.client
-        await windows.apply(executions[:20], now)
-        keys = await client.keys(f"{windows.agent_prefix(agent)}:seen:*")
-        for key in keys:  # as the earlier version kept them
-            ids, ttl = await client.smembers(key), await client.pttl(key)
-            await client.delete(key)
-            await client.hset(key, mapping=dict.fromkeys(ids, ""))
-            await client.pexpire(key, ttl)
-        again = await windows.apply(executions, now)
+        seen = f"{windows.agent_prefix(agent)}:seen:"
+        keys = [f"{seen}{at // SHORT_BUCKET_MS + i}" for i in range(2)]
+        applied = [await windows.apply(executions[:60], now)]
+        kinds = [await windows.client.type(k) for k in keys]
+        applied.append(await windows.apply(executions, now))
+        applied.append(await windows.apply(executions, now))
+        kinds += [await windows.client.type(k) for k in keys]
+        ttl = await windows.client.pttl(keys[1])
         await windows.apply([dataclasses.replace(e, agent=twin) for e in executions], now)
-        kinds = {await client.type(key) for key in keys}
-        return kinds, again, await windows.read(agent, now), await windows.read(twin, now)
+        return applied, kinds, ttl, await windows.read(agent, now), await windows.read(twin, now)
 
-    kinds, again, read, once = run_with_windows(redis_url, body)
-    assert kinds == {b"hash"}
-    assert again == [False] * 20 + [e.finished for e in executions[20:]]
+    applied, kinds, ttl, read, once = run_with_windows(redis_url, body)
+    assert applied == [[True] * 60, [False] * 60 + [True] * 60, [False] * 120]
+    assert kinds == [b"hash", b"hash", b"hash", b"set"]
+    assert ttl > 0
     assert read == once
 
 
