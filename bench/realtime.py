@@ -674,7 +674,11 @@ def agent_memory(client: redis.Redis, fleet: Sequence[FleetAgent]) -> dict[str, 
         total = sum(client.memory_usage(k, samples=0) or 0 for k in keys)
         seen = [k for k in keys if b":seen:" in (k if isinstance(k, bytes) else k.encode())]
         seen_bytes = sum(client.memory_usage(k, samples=0) or 0 for k in seen)
-        return total, seen_bytes, sum(int(client.scard(k)) for k in seen)  # sets of ids
+        # a 10 seconds' ids are a small hash, or a set beyond 64 (apply.lua)
+        ids = 0
+        for k in seen:
+            ids += int(client.scard(k) if client.type(k) == b"set" else client.hlen(k))
+        return total, seen_bytes, ids
 
     median, _, _ = usage(ordered[len(ordered) // 2])
     busiest, seen_bytes, seen_ids = usage(ordered[-1])
