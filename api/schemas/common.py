@@ -60,7 +60,13 @@ def _not_null(value: Any) -> Any:
 def _iso_text(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time string with a time zone")
-    return dt.datetime.fromisoformat(value)
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is not None:
+        try:  # 0001-01-01T00:30+01:00 is a valid text, and a moment of year 0 in UTC
+            moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError("must fall between years 1 and 9999 in UTC") from None
+    return moment
 
 
 def _json_integer(value: Any) -> Any:

@@ -158,6 +158,22 @@ def test_a_silence_must_match_something_and_end_after_it_starts(client, tenant, 
     assert_error(client.post(SILENCES, json=body, headers=tenant.auth()), 422, "invalid_request")
 
 
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("starts_at", {"matchers": {"agent": "a"}, "starts_at": "0001-01-01T00:49:01+02:00",
+                       "ends_at": "2999-01-01T00:00:00Z"}),
+        ("ends_at", {"matchers": {"agent": "a"}, "ends_at": "9999-12-31T23:00:00-02:00"}),
+    ],
+)  # fmt: skip
+def test_a_moment_of_year_0_or_10000_in_utc_is_refused_by_name(client, tenant, field, body):
+    """Valid RFC 3339 text, but no moment Python holds in UTC: refused with the field named,
+    not by the database with a generic 422."""
+    response = client.post(SILENCES, json=body, headers=tenant.auth())
+    assert_error(response, 422, "invalid_request")
+    assert [d["location"] for d in response.json()["error"]["details"]] == [["body", field]]
+
+
 def test_other_tenants_silences_are_not_found(client, tenant, other_tenant):
     body = {"matchers": {"agent": "a"}, "ends_at": _later(hours=1)}
     theirs = ok(client.post(SILENCES, json=body, headers=other_tenant.auth()), 201)
