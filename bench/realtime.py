@@ -298,6 +298,25 @@ def _read_replies(sock: socket.socket, count: int) -> None:
         last = joined[-2:]
 
 
+def xadd_commands(
+    templates: Sequence[tuple[Any, ...]], start: int, n: int, prefix: bytes, counter: int
+) -> bytes:
+    """`n` XADDs of the templates from `start` on, as RESP: execution ids `prefix` + the
+    counter from `counter` on, each ended just now."""
+    now_ms = time.time_ns() // 1_000_000
+    parts: list[bytes] = []
+    for k in range(n):
+        head, middle, tail, duration = templates[(start + k) % len(templates)]
+        parts += (
+            head,
+            b"%s%012x" % (prefix, counter + k),
+            middle,
+            b"%d" % (now_ms - duration),
+            tail,
+        )
+    return b"".join(parts)
+
+
 def generate(
     socket_path: str,
     templates: list[tuple[Any, ...]],
@@ -327,20 +346,8 @@ def generate(
         if n <= 0:
             time.sleep(0.002)
             continue
-        now_ms = time.time_ns() // 1_000_000
-        parts: list[bytes] = []
-        for _ in range(n):
-            head, middle, tail, duration = templates[position]
-            position = (position + 1) % len(templates)
-            parts += (
-                head,
-                b"%s%012x" % (prefix, counter),
-                middle,
-                b"%d" % (now_ms - duration),
-                tail,
-            )
-            counter += 1
-        sock.sendall(b"".join(parts))
+        sock.sendall(xadd_commands(templates, position, n, prefix, counter))
+        position, counter = (position + n) % len(templates), counter + n
         _read_replies(sock, n)
         phase_sent += n
         with added.get_lock():

@@ -30,7 +30,7 @@ import psycopg
 import redis
 
 from bench.harness import print_result, private_redis, served_tenant
-from bench.realtime import entry_templates, register_fleet, synthesize_history
+from bench.realtime import entry_templates, register_fleet, synthesize_history, xadd_commands
 from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.redis_async import async_redis
@@ -47,15 +47,11 @@ def send_entries(
     client: redis.Redis, templates: Sequence[tuple[Any, ...]], start: int, n: int
 ) -> None:
     """`n` XADDs of the templates from `start` on (fresh ids, ended just now) in one write."""
-    prefix, now_ms = str(uuid.uuid4())[:24].encode(), time.time_ns() // 1_000_000
-    commands = []
-    for k in range(n):
-        head, middle, tail, duration = templates[(start + k) % len(templates)]
-        commands.append(b"%s%s%012x%s%d%s" % (head, prefix, k, middle, now_ms - duration, tail))
+    commands = xadd_commands(templates, start, n, str(uuid.uuid4())[:24].encode(), 0)
     connection = client.connection_pool.get_connection()
     try:
-        connection.send_packed_command([b"".join(commands)])  # type: ignore[no-untyped-call]
-        for _ in commands:
+        connection.send_packed_command([commands])  # type: ignore[no-untyped-call]
+        for _ in range(n):
             connection.read_response()
     finally:
         client.connection_pool.release(connection)
