@@ -183,25 +183,29 @@ end
 
 def synthesize_history(client: redis.Redis, fleet: Sequence[FleetAgent], rate: float) -> int:
     """Fill each agent's buckets of the past hour (up to the current ones) as `rate`
-    executions/s would have: the counts and latency bins `apply.lua` writes, with its TTLs.
-    Returns the minute from which buckets hold only what this run applies."""
+    executions/s would have: the counts and latency bins `apply.lua` writes, with its TTLs
+    (minutes before the five minutes as minute buckets, the rest as 10-second buckets, which
+    the workers roll into the hour as they leave the five minutes). Returns the 10-second
+    bucket from which buckets hold only what this run applies."""
     now_ms = int(time.time() * 1000)
     short_now, long_now = now_ms // SHORT_BUCKET_MS, now_ms // LONG_BUCKET_MS
+    per_minute = LONG_BUCKET_MS // SHORT_BUCKET_MS
+    rolled = (short_now - SHORT_BUCKETS + 1) // per_minute  # the first minute not yet rolled
     np_rng = np.random.default_rng(11)
     windows = RedisWindows(client)  # type: ignore[arg-type]  # only agent_prefix is used
     fill = client.register_script(_FILL)
     for agent in fleet:
         base = windows.agent_prefix(agent.key)
         buckets = [
-            (f"{base}:a:s:{i}", SHORT_BUCKET_MS, (i + SHORT_BUCKETS) * SHORT_BUCKET_MS)
-            for i in range(short_now - SHORT_BUCKETS + 1, short_now)
+            (f"{base}:a:s:{i}", SHORT_BUCKET_MS, i // per_minute)
+            for i in range(rolled * per_minute, short_now)
         ] + [
-            (f"{base}:a:m:{i}", LONG_BUCKET_MS, (i + LONG_BUCKETS) * LONG_BUCKET_MS)
-            for i in range(long_now - LONG_BUCKETS + 1, long_now)
+            (f"{base}:a:m:{i}", LONG_BUCKET_MS, i)
+            for i in range(long_now - LONG_BUCKETS + 1, rolled)
         ]
         keys: list[str] = []
         args: list[Any] = []
-        for key, length_ms, leaves_ms in buckets:
+        for key, length_ms, minute in buckets:
             n = int(np_rng.poisson(rate * agent.weight * length_ms / 1000))
             if n == 0:
                 continue
@@ -215,23 +219,25 @@ def synthesize_history(client: redis.Redis, fleet: Sequence[FleetAgent], rate: f
             failures = int(np_rng.binomial(n, agent.failure_rate))
             totals = f"n {n} f {failures} c {n * 120_000} ti {n * 1_200} to {n * 300} "
             keys.append(key)
+            leaves_ms = (minute + LONG_BUCKETS) * LONG_BUCKET_MS  # it and its minute
             args += [
                 leaves_ms - now_ms + 10_000,
                 totals + " ".join(map(str, np.column_stack((bins, counts)).ravel().tolist())),
             ]
         if keys:
             fill(keys=keys, args=args)
-    return long_now
+    return short_now
 
 
-def applied_since(client: redis.Redis, fleet: Sequence[FleetAgent], minute: int) -> int:
-    """Executions the windows counted in the minute buckets from `minute` on."""
+def applied_since(client: redis.Redis, fleet: Sequence[FleetAgent], first: int) -> int:
+    """Executions the windows counted in the 10-second buckets from `first` on (a run is
+    shorter than the five minutes after which they roll into the hour)."""
     windows = RedisWindows(client)  # type: ignore[arg-type]
-    last = int(time.time() * 1000) // LONG_BUCKET_MS
+    last = int(time.time() * 1000) // SHORT_BUCKET_MS
     pipe = client.pipeline(transaction=False)
     for agent in fleet:
-        for m in range(minute, last + 1):
-            pipe.hget(f"{windows.agent_prefix(agent.key)}:a:m:{m}", "n")
+        for i in range(first, last + 1):
+            pipe.hget(f"{windows.agent_prefix(agent.key)}:a:s:{i}", "n")
     return sum(int(v) for v in pipe.execute() if v is not None)
 
 
@@ -712,7 +718,7 @@ def print_profile(path: Path) -> None:
 def measure_throughput(
     client: redis.Redis,
     fleet: Sequence[FleetAgent],
-    minute: int,
+    first_bucket: int,
     shared: dict[str, Any],
     workers: Sequence[subprocess.Popen[bytes]],
     logs: Path,
@@ -722,7 +728,7 @@ def measure_throughput(
     """Run the load as fast as the workers take it; the rate the windows count after warm-up."""
 
     def sample() -> int:
-        applied = applied_since(client, fleet, minute)
+        applied = applied_since(client, fleet, first_bucket)
         shared["applied"].value = applied
         return applied
 
@@ -787,7 +793,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             probes = register_probes(conn, served.tenant_id, args.probes)
         client = redis.Redis.from_url(redis_url)
         log(f"{len(fleet)} agents over {args.tenants} tenants; history at {args.history_rate:,}/s")
-        minute = synthesize_history(client, fleet, args.history_rate) if args.history_rate else 0
+        history = synthesize_history(client, fleet, args.history_rate) if args.history_rate else 0
         templates = entry_templates(fleet, 200_000, args.seed)
         socket_path = unquote(urlsplit(redis_url).path)
         generator = context.Process(
@@ -813,12 +819,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         with realtime_workers(served.api.env, args.workers, profile, logs) as workers:
             wait_for_workers(client, workers, logs)
-            minute = max(minute, int(time.time() * 1000) // LONG_BUCKET_MS)
+            first_bucket = max(history, int(time.time() * 1000) // SHORT_BUCKET_MS)
             generator.start()
             try:
                 log(f"load as fast as {args.workers} workers take it: {args.warmup:g} s warm-up")
                 result |= measure_throughput(
-                    client, fleet, minute, shared, workers, logs, args.warmup, args.seconds
+                    client, fleet, first_bucket, shared, workers, logs, args.warmup, args.seconds
                 )
                 result["bare_workers_idle"] = discard_backlog(client, shared)
                 log("bare EVALSHA")

@@ -39,13 +39,14 @@ from meta_agent.db import Database
 from meta_agent.health_thresholds import Thresholds, ThresholdsError
 from realtime.windows import AgentKey, Execution, RedisWindows
 from realtime.windows.execution import COST_UNITS_PER_USD, FINISHED_STATUSES
-from realtime.windows.store import LONG_BUCKET_MS, LONG_BUCKETS
+from realtime.windows.store import LAYOUT, LONG_BUCKET_MS, LONG_BUCKETS
 
 log = logging.getLogger(__name__)
 
 # one hash tag: the lock and the marker are set together by one script (one cluster slot)
 LOCK_KEY = "metaagent:{recovery}:lock"
-WINDOWS_MARKER_KEY = "metaagent:{recovery}:windows_rebuilt_at"
+# per layout of the windows: windows of a new layout start empty, and are rebuilt
+WINDOWS_MARKER_KEY = f"metaagent:{{recovery}}:windows_rebuilt_at:{LAYOUT}"
 LOCK_MS = 30_000  # renewed after every batch, so it only has to outlast one
 BATCH_SIZE = 2_000
 # Executions that started this long before the window are found through the partial index

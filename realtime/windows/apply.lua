@@ -8,9 +8,11 @@
 --       after the latest success, by end), 3 variant set, 4.. bucket, seen-ids and sum keys,
 --       referenced by index from the arguments below
 -- ARGV: 1 ttl of KEYS[1..3] (ms), 2 cap on remembered consecutive failures, 3 the screen,
---       4 number of bucket/seen/sum keys m, 5..4+m their ttls (ms),
---       then d, the number of window sums, and per sum 6 fields: sum key index, bucket key
---       prefix, the window's lowest and highest bucket, its width in buckets, its ttl (ms);
+--       4 now (ms), 5 number of bucket/seen/sum keys m, 6..5+m their ttls (ms),
+--       then d, the number of window sums, and per sum 8 fields: sum key index, bucket key
+--       prefix, the window's lowest and highest bucket, its width in buckets, its ttl (ms),
+--       a bucket's length (ms), and the number of the hour's sum it rolls into (0: none; a
+--       5-minute window's comes after it, see sums.lua);
 --       then per key 4..3+m 2 fields: its sum's number (0: none) and its bucket index;
 --       then per key 4..3+m what to add to it, as 'field amount field amount ...' ('' for
 --       none): n executions, f failures, s slow calls, c cost units, ti / to tokens, and
@@ -25,15 +27,16 @@
 -- sends the new ones again, summed without the others.
 -- The screen, asked for by ARGV[3] ('' none, 'counts', 'latency': counts and the 5-minute
 -- latencies), is what a health evaluation reads, taken here at no second script call:
--- {latest end, consecutive failures, the 5-minute window as read.lua gives it, the hour's,
--- {state, since, version} of the agent's health}; false when the sums are ahead of the
+-- {latest end, consecutive failures, the 5-minute window and the hour's sum as read.lua gives
+-- them (the sum's counts only), {state, since, version} of the agent's health}; false when the sums are ahead of the
 -- caller's clock (the caller reads the windows itself then).
 --
 -- Times come from the caller; the script never reads the server clock.
 
 local screen = ARGV[3]
-local m = tonumber(ARGV[4])
-local at = 5 + m
+local now = tonumber(ARGV[4])
+local m = tonumber(ARGV[5])
+local at = 6 + m
 local d = tonumber(ARGV[at])
 at = at + 1
 local window_sums = {}
@@ -44,9 +47,15 @@ for i = 1, d do
         lo = tonumber(ARGV[at + 2]),
         hi = tonumber(ARGV[at + 3]),
         span = tonumber(ARGV[at + 4]),
-        ttl = ARGV[at + 5],
+        ttl = tonumber(ARGV[at + 5]),
+        size = tonumber(ARGV[at + 6]),
+        hour = tonumber(ARGV[at + 7]),
     }
-    at = at + 6
+    at = at + 8
+end
+for i = 1, d do
+    local w = window_sums[i]
+    w.hour = w.hour > 0 and window_sums[w.hour] or nil
 end
 local sum_of, bucket_of = {}, {}
 for k = 4, 3 + m do
@@ -86,7 +95,7 @@ for seen, count in pairs(counts) do
             for from = 1, #ids, 1000 do  -- unpack has a limit on how many values it returns
                 redis.call('SADD', key, unpack(ids, from, math.min(from + 999, #ids)))
             end
-            redis.call('PEXPIRE', key, ARGV[seen + 1])
+            redis.call('PEXPIRE', key, ARGV[seen + 2])
         end
         kind = 'set'
     end
@@ -119,41 +128,31 @@ if again then
     return flags
 end
 
-for i = 1, d do
-    local w = window_sums[i]
-    w.held = sum_advance(w.key, w.prefix, w.lo, w.hi, w.span, w.ttl)
-end
-
--- Add `fields` (name -> amount) into bucket hash `key` with one HMGET and one HSET (each call
--- out of Lua costs about as much as the arithmetic of a dozen fields); whether the bucket is
--- new (its expiry, fixed by its index, is set once).
-local function add_into(key, fields)
-    local names = {'n'}
-    for field, _ in pairs(fields) do
-        if field ~= 'n' then names[#names + 1] = field end
+-- the hours first: a 5-minute window rolls what leaves it into its hour's sum
+for pass = 1, 2 do
+    for i = 1, d do
+        local w = window_sums[i]
+        if (w.hour == nil) == (pass == 1) then w.held = sum_advance(w, now) end
     end
-    local current = redis.call('HMGET', key, unpack(names))
-    local flat = {}
-    for j, name in ipairs(names) do
-        flat[2 * j - 1] = name
-        -- %d: an integer's text whatever its magnitude (a later HINCRBY refuses an exponent)
-        flat[2 * j] = string.format('%d', (tonumber(current[j]) or 0) + fields[name])
-    end
-    redis.call('HSET', key, unpack(flat))
-    return not current[1]
 end
 
 for k = 4, 3 + m do
     local text = ARGV[additions + k - 4]
+    local w = sum_of[k]
     if text ~= '' then
         local fields = {}
         for name, amount in string.gmatch(text, '(%S+) (%S+)') do fields[name] = tonumber(amount) end
-        if add_into(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k + 1]) end
-        -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
-        local w = sum_of[k]
-        if w ~= nil and bucket_of[k] >= w.held then sum_add(w.key, bucket_of[k], fields.n, fields) end
-    else  -- seen ids or a running sum: each lives as long as what it holds can count
-        redis.call('PEXPIRE', KEYS[k], ARGV[k + 1])
+        local b = bucket_of[k]
+        if w.hour and b < w.held then
+            -- below the 5-minute sum (another worker's clock is ahead): rolled at once
+            sum_roll_fields(w, b, fields, now)
+        else
+            if bucket_add(KEYS[k], fields) then redis.call('PEXPIRE', KEYS[k], ARGV[k + 2]) end
+            -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
+            if b >= w.held then sum_add(w.key, b, fields.n, fields) end
+        end
+    elseif w == nil then  -- seen ids or a running sum: each lives as long as what it holds can count
+        redis.call('PEXPIRE', KEYS[k], ARGV[k + 2])
     end
 end
 
@@ -189,8 +188,8 @@ redis.call('HSET', KEYS[1], 'lm', latest, 'ls', success)
 for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
 if screen == '' then return {1} end
 
--- the agent's own sums are the first two (its 10-second and its 1-minute buckets come
--- before any variant's)
+-- the agent's own sums are the first two (its 5-minute one and its hour's come before any
+-- variant's)
 local five, hour = window_sums[1], window_sums[2]
 if five.held ~= five.lo or hour.held ~= hour.lo then return {1, false} end
 local recent = sum_read(five.key, screen == 'latency')

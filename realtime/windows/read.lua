@@ -1,18 +1,22 @@
 -- Read one agent's (or variant's) windows from their running sums (sums.lua, prepended), so
 -- a read is a few hashes instead of 90 buckets; the sums are moved to `now` on the way.
 --
--- KEYS: 1 the 5-minute sum, 2 the 1-hour sum, 3 last (hash, field lm), 4 fails (zset)
--- ARGV: 1..5 the 5-minute window: bucket key prefix, lowest and highest bucket, width, the
---       sum's ttl (ms) should it be rebuilt; 6..10 the same for the 1-hour window;
---       11 '1' to return the 5-minute latency histogram, 12 '1' for the 1-hour one
--- Returns {lm or false, consecutive failures, five-minute window, one-hour window}, each
---   window either the sum as it is stored (a string of counters, see sums.lua: when the
---   latency histogram is asked for) or {n, f, s, c, ti, to, latencies}, latencies a flat
---   {bin, count, bin, count, ...} when summed from buckets, {} when not asked for.
+-- KEYS: 1 the 5-minute sum, 2 the hour's sum, 3 last (hash, field lm), 4 fails (zset)
+-- ARGV: 1..6 the 5-minute window: bucket key prefix, lowest and highest bucket, width, the
+--       sum's ttl (ms) should it be rebuilt, a bucket's length (ms); 7..12 the same for the
+--       hour; 13 '1' to return the 5-minute latency histogram, 14 '1' for the hour's; 15 now
+-- Returns {lm or false, consecutive failures, five-minute window, the hour's sum}, the hour's
+--   sum holding what left the five minutes (the 1-hour window is both together, see
+--   sums.lua). Each either the sum as it is stored (a string of counters, see sums.lua: when
+--   the latency histogram is asked for; the five minutes' also when the hour's is) or {n, f,
+--   s, c, ti, to, latencies}, latencies a flat {bin, count, bin, count, ...} when summed from
+--   buckets, {} when not asked for.
 --
 -- A reader whose clock is behind the sum's (another worker moved it further) sums the
--- buckets of its own window instead. (A sum also holds what a worker whose clock runs ahead
--- applied to the next bucket: at most one bucket of clock skew early.)
+-- buckets of its own window instead (those its clock still counts in the five minutes and
+-- another's has rolled into the hour are then missing from both). (A sum also holds what a
+-- worker whose clock runs ahead applied to the next bucket: at most one bucket of clock skew
+-- early.)
 
 local function add_fields(fields, sums, histogram)
     for i = 1, #fields, 2 do
@@ -26,14 +30,24 @@ local function add_fields(fields, sums, histogram)
     end
 end
 
-local function window(sum, a, with_histogram)
-    local prefix, lo, hi = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+local function window_at(sum, a)
+    return {
+        key = sum,
+        prefix = ARGV[a],
+        lo = tonumber(ARGV[a + 1]),
+        hi = tonumber(ARGV[a + 2]),
+        span = tonumber(ARGV[a + 3]),
+        ttl = tonumber(ARGV[a + 4]),
+        size = tonumber(ARGV[a + 5]),
+    }
+end
+
+local function window(w, with_histogram)
     local sums = {0, 0, 0, 0, 0, 0}
     local histogram = with_histogram and {} or nil
-    local held = sum_advance(sum, prefix, lo, hi, tonumber(ARGV[a + 3]), ARGV[a + 4])
-    if held == lo then return sum_read(sum, with_histogram) end
-    for b = lo, hi do
-        add_fields(redis.call('HGETALL', prefix .. b), sums, histogram)
+    if w.held == w.lo then return sum_read(w.key, with_histogram) end
+    for b = w.lo, w.hi do
+        add_fields(redis.call('HGETALL', w.prefix .. b), sums, histogram)
     end
     local flat = {}
     for name, count in pairs(histogram or {}) do
@@ -44,11 +58,16 @@ local function window(sum, a, with_histogram)
     return sums
 end
 
+local now = tonumber(ARGV[15])
+local five, hour = window_at(KEYS[1], 1), window_at(KEYS[2], 7)
+five.hour = hour
+hour.held = sum_advance(hour, now)  -- first: the five minutes roll into it
+five.held = sum_advance(five, now)
 local last = redis.call('HGET', KEYS[3], 'lm')
 local fails = redis.call('ZCARD', KEYS[4])
 return {
     last or false,
     fails,
-    window(KEYS[1], 1, ARGV[11] == '1'),
-    window(KEYS[2], 6, ARGV[12] == '1'),
+    window(five, ARGV[13] == '1' or ARGV[14] == '1'),
+    window(hour, ARGV[14] == '1'),
 }

@@ -98,3 +98,10 @@ def counter_quantiles(counters: bytes, qs: Iterable[float]) -> list[float | None
     # for each rank, the first counter whose running total passes it, as `quantiles` walks
     found = np.searchsorted(cumulative, _ranks(total, wanted), side="right")
     return [bin_value(int(index) + ZERO_BIN) for index in found]
+
+
+def counter_histogram(counters: bytes) -> dict[int, int]:
+    """The histogram (bin -> count, bins with a count only) of counters as stored."""
+    counts = np.frombuffer(counters, dtype=_COUNTER, count=len(counters) // 4)
+    held = np.flatnonzero(counts)
+    return {int(i) + ZERO_BIN: int(counts[i]) for i in held}

@@ -7,6 +7,13 @@ including the current one (so they span 4 min 50 s to 5 min, and 59 to 60 min). 
 window rolls up minutes rather than 360 ten-second buckets: a quarter of the keys to keep and
 to read on every evaluation, and the same counts at minute edges.
 
+An execution goes into its 10-second bucket only; as the bucket leaves the five minutes it is
+rolled, whole, into its minute's bucket and the hour's running sum (sums.lua), so the 1-hour
+window is the hour's sum plus the 5-minute sum. Before, every execution went into both
+buckets and both sums: twice the calls of the busiest part of a script call, for a bucket
+that changes only once per 10 seconds. An execution that ends before the five minutes (a
+late one, a rebuild from Postgres) goes straight into its minute.
+
 Keys, all under one hash tag per agent (one cluster slot, so one script may touch them all):
   `<prefix>:{<tenant>:<agent>}:a:s:<10 s index>` / `…:a:m:<minute index>`  agent buckets
   `…:a:counters:s` / `…:a:counters:m`                     the windows' running sums (sums.lua)
@@ -14,14 +21,16 @@ Keys, all under one hash tag per agent (one cluster slot, so one script may touc
   `…:variants` (set), `…:seen:<10 s index>` (execution ids: a hash, or a set once the
   agent is busy, see apply.lua), `…:last`, `…:fails`
 Fields of a bucket: n executions, f failures, s slow calls, c cost (1e-8 USD), ti / to
-tokens, and one field per latency bin (`sketch`). Every key expires once its bucket has left
-the window it feeds (ten seconds of margin), so an agent's memory is bounded by its last hour.
+tokens, and one field per latency bin (`sketch`). A 10-second bucket is deleted when it is
+rolled; every key expires at the latest once its minute has left the hour (ten seconds of
+margin), so an agent's memory is bounded by its last hour.
 
 Redis runs one script at a time, and every call a script makes costs about as much as the
 arithmetic of a dozen fields, so the work is arranged around the number of calls: the worker
 sums a batch per bucket before the script call (`_Sums`); one call per agent applies it; a
-bucket takes one HMGET and one HSET, a running sum one BITFIELD; and the same call reads back
-what the agent's health evaluation needs (`apply_and_screen`).
+bucket takes one HMGET and one HSET, a running sum one BITFIELD (and once per 10 seconds, a
+rolled bucket as much again); and the same call reads back what the agent's health
+evaluation needs (`apply_and_screen`).
 
 Idempotency: an execution id is remembered in its 10-second bucket's seen-ids for as long
 as that bucket can still count, and an execution too old to count is not applied at all. A
@@ -44,7 +53,11 @@ from meta_agent.health_thresholds import DEFAULT_SLOW_CALL_MS
 from realtime.windows import sketch
 from realtime.windows.execution import COST_UNITS_PER_USD, Execution
 
-DEFAULT_PREFIX = "metaagent:win"
+# The layout of the keys below; a new one lives under a new prefix, and the worker rebuilds its
+# last hour from Postgres (`realtime.recovery`) as after a Redis loss. 2: 10-second buckets roll
+# into the hour as they leave the five minutes (sums.lua).
+LAYOUT = 2
+DEFAULT_PREFIX = f"metaagent:win:{LAYOUT}"
 
 
 def _lua(name: str) -> str:
@@ -98,23 +111,34 @@ class WindowStats:
         return self.input_tokens + self.output_tokens
 
     @classmethod
-    def from_sums(cls, reply: Any) -> WindowStats:
-        """The window of a `read.lua` reply: a sum as stored, or six totals and a flat
-        (bin, count) histogram."""
-        if isinstance(reply, bytes):
-            n, f, s, c, ti, to = _SUM_TOTALS.unpack_from(reply.ljust(_SUM_TOTALS.size, b"\0"))
-            p50, p95, p99 = sketch.counter_quantiles(reply[_SUM_BINS_AT:], QUANTILES)
+    def from_sums(cls, *replies: Any, latency: bool = True) -> WindowStats:
+        """The window of `read.lua` replies added together (the 1-hour window is the hour's
+        sum and the 5-minute one): each a sum as stored, or six totals and a flat (bin,
+        count) histogram. Percentiles only with `latency` (every reply then holds its
+        histogram)."""
+        totals = [0] * 6
+        for reply in replies:
+            values = (
+                _SUM_TOTALS.unpack_from(reply.ljust(_SUM_TOTALS.size, b"\0"))
+                if isinstance(reply, bytes)
+                else reply[:6]
+            )
+            totals = [t + int(v) for t, v in zip(totals, values, strict=True)]
+        if not latency:
+            p50 = p95 = p99 = None
+        elif len(replies) == 1 and isinstance(replies[0], bytes):
+            p50, p95, p99 = sketch.counter_quantiles(replies[0][_SUM_BINS_AT:], QUANTILES)
         else:
-            n, f, s, c, ti, to, flat = reply
-            histogram = {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-            p50, p95, p99 = sketch.quantiles(histogram, QUANTILES)
+            merged = sketch.merge(_histogram(reply) for reply in replies)
+            p50, p95, p99 = sketch.quantiles(merged, QUANTILES)
+        n, f, s, c, ti, to = totals
         return cls(
-            executions=int(n),
-            failures=int(f),
-            slow_calls=int(s),
-            cost_usd=Decimal(int(c)) / COST_UNITS_PER_USD,
-            input_tokens=int(ti),
-            output_tokens=int(to),
+            executions=n,
+            failures=f,
+            slow_calls=s,
+            cost_usd=Decimal(c) / COST_UNITS_PER_USD,
+            input_tokens=ti,
+            output_tokens=to,
             latency_p50_ms=p50,
             latency_p95_ms=p95,
             latency_p99_ms=p99,
@@ -190,18 +214,27 @@ _SCREENS = {"none": "counts", "five_minutes": "latency"}
 
 def _screened(reply: Sequence[Any]) -> Screened:
     last, fails, recent, hourly, health = reply
-    return _windows_of([last, fails, recent, hourly]), list(health)
+    return _windows_of([last, fails, recent, hourly], hour_latency=False), list(health)
 
 
-def _windows_of(reply: Sequence[Any]) -> AgentWindows:
-    """The windows of one `read.lua` reply."""
-    last, fails, recent, hourly = reply
+def _windows_of(reply: Sequence[Any], *, hour_latency: bool) -> AgentWindows:
+    """The windows of one `read.lua` reply (the hour's percentiles when it was asked for
+    them)."""
+    last, fails, recent, rolled = reply
     return AgentWindows(
         five_minutes=WindowStats.from_sums(recent),
-        one_hour=WindowStats.from_sums(hourly),
+        one_hour=WindowStats.from_sums(rolled, recent, latency=hour_latency),
         last_execution_ms=None if last is None else int(last),
         consecutive_failures=int(fails),
     )
+
+
+def _histogram(reply: Any) -> dict[int, int]:
+    """The latency bins of one `read.lua` window reply."""
+    if isinstance(reply, bytes):
+        return sketch.counter_histogram(reply[_SUM_BINS_AT:])
+    flat = reply[6]
+    return {int(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _text(value: Any) -> str:
@@ -266,18 +299,18 @@ class RedisWindows:
         member: str | None,
     ) -> tuple[int, ...] | None:
         """The bucket keys an execution ending in buckets `short` and `long` (of variant
-        `member`) adds to; None when it is too old to count anywhere."""
-        ttl_long = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-        ttl_short = (short + SHORT_BUCKETS) * SHORT_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
-        if ttl_long <= EXPIRY_MARGIN_MS:
+        `member`) adds to: its 10-second bucket, or its minute's once it is older than the
+        five minutes (sums.lua rolls 10-second buckets into the hour as they leave); None when
+        it is too old to count anywhere."""
+        ttl = (long + LONG_BUCKETS) * LONG_BUCKET_MS - now_ms + EXPIRY_MARGIN_MS
+        if ttl <= EXPIRY_MARGIN_MS:
             return None
-        targets: tuple[int, ...] = (
-            bucket(f"{base}:a", "s", short, ttl_short),
-            bucket(f"{base}:a", "m", long, ttl_long),
-        )
+        # a 10-second bucket lives until it is rolled, at the latest until its minute leaves
+        # the hour
+        kind, i = ("s", short) if short > now_ms // SHORT_BUCKET_MS - SHORT_BUCKETS else ("m", long)
+        targets: tuple[int, ...] = (bucket(f"{base}:a", kind, i, ttl),)
         if member is not None:
-            scope = f"{base}:v:{member}"
-            targets += (bucket(scope, "s", short, ttl_short), bucket(scope, "m", long, ttl_long))
+            targets += (bucket(f"{base}:v:{member}", kind, i, ttl),)
         return targets
 
     def _prepare(
@@ -296,7 +329,7 @@ class RedisWindows:
         index: dict[str, int] = {}
         # per key: (number of its window sum, 0 for none; its bucket index)
         owners: list[tuple[int, int]] = []
-        sums: dict[str, int] = {}
+        sums: dict[str, int] = {}  # scope -> number of its 5-minute sum (the hour's is next)
         sum_fields: list[Any] = []
 
         def key(name: str, ttl: int, owner: tuple[int, int] = (0, 0)) -> int:
@@ -308,20 +341,23 @@ class RedisWindows:
             return index[name]
 
         def bucket(scope: str, kind: str, i: int, ttl: int) -> int:
-            """A bucket key of `scope`, and its window's running sum on first use."""
-            name = f"{scope}:{kind}"
-            if name not in sums:
-                size, span = (
-                    (SHORT_BUCKET_MS, SHORT_BUCKETS)
-                    if kind == "s"
-                    else (LONG_BUCKET_MS, LONG_BUCKETS)
-                )
-                current = now_ms // size
-                sum_ttl = span * size + EXPIRY_MARGIN_MS
-                sum_key = key(f"{scope}:counters:{kind}", sum_ttl)
-                sum_fields.extend([sum_key, f"{name}:", current - span + 1, current, span, sum_ttl])
-                sums[name] = len(sums) + 1
-            return key(f"{name}:{i}", ttl, (sums[name], i))
+            """A bucket key of `scope`, and the scope's running sums on first use (the
+            5-minute one, then the hour's it rolls into)."""
+            if scope not in sums:
+                sums[scope] = len(sums) * 2 + 1
+                for kind_, size, span, hour in (
+                    ("s", SHORT_BUCKET_MS, SHORT_BUCKETS, sums[scope] + 1),
+                    ("m", LONG_BUCKET_MS, LONG_BUCKETS, 0),
+                ):
+                    current = now_ms // size
+                    sum_ttl = span * size + EXPIRY_MARGIN_MS
+                    sum_key = key(f"{scope}:counters:{kind_}", sum_ttl)
+                    sum_fields.extend(
+                        [sum_key, f"{scope}:{kind_}:", current - span + 1, current, span, sum_ttl]
+                    )
+                    sum_fields.extend([size, hour])
+            number = sums[scope] + (kind == "m")
+            return key(f"{scope}:{kind}:{i}", ttl, (number, i))
 
         # executions filed under the same buckets are summed together, then into each bucket
         groups: dict[tuple[int, ...], _Sums] = {}
@@ -396,9 +432,10 @@ class RedisWindows:
             state_ttl,
             MAX_CONSECUTIVE_FAILURES,
             "" if screen is None else _SCREENS[screen.latency],
+            now_ms,
             len(ttls),
             *ttls,
-            len(sums),
+            2 * len(sums),
             *sum_fields,
             *(part for owner in owners for part in owner),
             *additions,
@@ -489,7 +526,8 @@ class RedisWindows:
         (the rest read counts only, a fraction of the work): what an evaluation needs on
         every batch is often only the counts, the 5-minute p95 at most."""
         keys, args = self._read_call(agent, now_ms, variant, latency)
-        return _windows_of(await self._read(keys=keys, args=args))
+        reply = await self._read(keys=keys, args=args)
+        return _windows_of(reply, hour_latency=latency == "both")
 
     def _read_call(
         self, agent: AgentKey, now_ms: int, variant: str | None, latency: Latency
@@ -504,10 +542,11 @@ class RedisWindows:
         ):
             current = now_ms // size
             ttl = span * size + EXPIRY_MARGIN_MS
-            args += [f"{scope}:{kind}:", str(current - span + 1), str(current), str(span), str(ttl)]
+            args += [f"{scope}:{kind}:", str(current - span + 1), str(current), str(span)]
+            args += [str(ttl), str(size)]
         five = "1" if latency in ("both", "five_minutes") else "0"
         hour = "1" if latency == "both" else "0"
-        return keys, [*args, five, hour]
+        return keys, [*args, five, hour, str(now_ms)]
 
     async def read_many(
         self, wanted: Sequence[tuple[AgentKey, Latency]], now_ms: int
@@ -520,7 +559,10 @@ class RedisWindows:
                 keys, args = self._read_call(agent, now_ms, None, latency)
                 await self._read(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
-        return [_windows_of(reply) for reply in replies]
+        return [
+            _windows_of(reply, hour_latency=latency == "both")
+            for reply, (_, latency) in zip(replies, wanted, strict=True)
+        ]
 
     async def variants(self, agent: AgentKey) -> list[str]:
         """The agent's variants seen in the last hour, as `variant_member` strings."""

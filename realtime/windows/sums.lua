@@ -12,12 +12,24 @@
 -- each bucket that left it is subtracted once, whole, and its marker cleared; a window is at
 -- most 61 buckets wide (and one bucket early from a clock ahead), so markers never collide.
 --
+-- The hour rolls up what left the five minutes. A 10-second bucket feeds only the 5-minute
+-- sum; when it leaves that window it is rolled whole into its minute's bucket (and into the
+-- hour's sum, when that holds the minute) and deleted. The 1-hour window is the hour's sum
+-- plus the 5-minute sum: each 10-second bucket counts in exactly one of them, and an
+-- execution costs one bucket and one sum instead of two of each. A 10-second bucket exists
+-- only until it is rolled, so every one found below the 5-minute sum's `_lo` is still to roll.
+--
 -- Bucket keys are built here from their prefix, inside the agent's hash tag (so they live in
 -- the same cluster slot as the declared keys). A bucket whose count no longer matches what it
--- added (it expired before it could be taken out, and perhaps came back with a late
+-- added (it was lost before it could be taken out, and perhaps came back with a late
 -- execution; or part of it predates the sum), a missing sum, or a window that moved past
 -- everything the sum holds all lead to a rebuild from the buckets still in the window:
 -- exact, and as costly as the reads this replaces, but rare.
+--
+-- A window, as the scripts pass it: {key = its sum, prefix = its buckets' key prefix, lo, hi
+-- = its lowest and highest bucket, span = its width in buckets, ttl = the sum's (ms), size =
+-- a bucket's length (ms), hour = for the 5-minute window, the hour's window it rolls into};
+-- `held` once advanced: the lowest bucket its sum holds.
 
 local SUM_TOTALS = {n = 1, f = 2, s = 3, c = 4, ti = 5, to = 6}
 local SUM_MARKERS = 64
@@ -26,15 +38,36 @@ local function sum_marker(b)
     return '#' .. (7 + b % SUM_MARKERS)
 end
 
--- Add bucket `key`'s fields into `acc`; returns how many executions the bucket holds.
-local function sum_add_bucket(acc, key)
-    local fields = redis.call('HGETALL', key)
-    local n = 0
-    for i = 1, #fields, 2 do
-        acc[fields[i]] = (acc[fields[i]] or 0) + tonumber(fields[i + 1])
-        if fields[i] == 'n' then n = tonumber(fields[i + 1]) end
+-- A bucket's fields (name -> amount: the totals and one per latency bin), as HGETALL gives them.
+local function bucket_read(key)
+    local raw = redis.call('HGETALL', key)
+    local fields = {}
+    for i = 1, #raw, 2 do fields[raw[i]] = tonumber(raw[i + 1]) end
+    return fields
+end
+
+-- Add `fields` (name -> amount) into bucket hash `key` with one HMGET and one HSET (each call
+-- out of Lua costs about as much as the arithmetic of a dozen fields); whether the bucket is
+-- new (its expiry, fixed by its index, is set once).
+local function bucket_add(key, fields)
+    local names = {'n'}
+    for field, _ in pairs(fields) do
+        if field ~= 'n' then names[#names + 1] = field end
     end
-    return n
+    local current = redis.call('HMGET', key, unpack(names))
+    local flat = {}
+    for j, name in ipairs(names) do
+        flat[2 * j - 1] = name
+        -- %d: an integer's text whatever its magnitude (a later HINCRBY refuses an exponent)
+        flat[2 * j] = string.format('%d', (tonumber(current[j]) or 0) + (fields[name] or 0))
+    end
+    redis.call('HSET', key, unpack(flat))
+    return not current[1]
+end
+
+-- Add each of `fields` into `acc`.
+local function fields_add(acc, fields)
+    for name, by in pairs(fields) do acc[name] = (acc[name] or 0) + by end
 end
 
 -- The BITFIELD subcommands that add `fields` (bucket field -> amount: totals and bins) and
@@ -72,6 +105,30 @@ local function sum_add(sum, b, n, fields)
     redis.call('BITFIELD', sum, unpack(sum_counters(counters, fields, 1)))
 end
 
+-- Add `fields` (of executions of 10-second bucket `b`) to the hour `w` rolls into: the
+-- minute's bucket, and the hour's sum when it holds that minute (a minute below it has left
+-- the hour: nothing to keep). `now` (ms) fixes a new minute bucket's expiry.
+local function sum_roll_fields(w, b, fields, now)
+    local hour = w.hour
+    local m = math.floor(b * w.size / hour.size)
+    if not fields.n or m < hour.held then return end
+    local key = hour.prefix .. m
+    -- a minute bucket lives until it leaves the hour, and the margin the hour's sum has
+    if bucket_add(key, fields) then redis.call('PEXPIRE', key, m * hour.size + hour.ttl - now) end
+    if m <= hour.hi then sum_add(hour.key, m, fields.n, fields) end
+end
+
+-- Roll 10-second bucket `b` of `w` into the hour and delete it; its fields.
+local function sum_roll(w, b, now)
+    local key = w.prefix .. b
+    local fields = bucket_read(key)
+    if fields.n then
+        sum_roll_fields(w, b, fields, now)
+        redis.call('DEL', key)
+    end
+    return fields
+end
+
 -- A window as read.lua returns it, from a sum that holds it: the sum whole (its latency
 -- counters with it), or its six totals and no latencies.
 local function sum_read(sum, with_latency)
@@ -88,54 +145,59 @@ local function sum_lo(sum)
     return redis.call('BITFIELD', sum, 'GET', 'i64', '#0')[1]
 end
 
-local function sum_rebuild(sum, prefix, lo, hi, ttl)
-    redis.call('DEL', sum)
+local function sum_rebuild(w, now)
+    if w.hour then
+        -- every 10-second bucket still below the window is yet to roll: from the hour's start
+        for b = math.floor(w.hour.lo * w.hour.size / w.size), w.lo - 1 do sum_roll(w, b, now) end
+    end
+    redis.call('DEL', w.key)
     local acc = {}
-    local counters = {'SET', 'i64', '#0', lo}
-    for b = lo, hi do
-        local n = sum_add_bucket(acc, prefix .. b)
-        if n > 0 then
+    local counters = {'SET', 'i64', '#0', w.lo}
+    for b = w.lo, w.hi do
+        local fields = bucket_read(w.prefix .. b)
+        if fields.n then
+            fields_add(acc, fields)
             counters[#counters + 1] = 'SET'
             counters[#counters + 1] = 'i64'
             counters[#counters + 1] = sum_marker(b)
-            counters[#counters + 1] = n
+            counters[#counters + 1] = fields.n
         end
     end
-    redis.call('BITFIELD', sum, unpack(sum_counters(counters, acc, 1)))
-    redis.call('PEXPIRE', sum, ttl)
-    return lo
+    redis.call('BITFIELD', w.key, unpack(sum_counters(counters, acc, 1)))
+    redis.call('PEXPIRE', w.key, w.ttl)
+    return w.lo
 end
 
 -- Move the sum to the window [lo, hi] (bucket indexes; `span` buckets wide; a sum lives `ttl`
--- ms after it last moved). Returns the lowest bucket the sum holds: lo, or more when another
+-- ms after it last moved), rolling what leaves a 5-minute window into its hour (whose sum
+-- must have moved first). Returns the lowest bucket the sum holds: lo, or more when another
 -- caller's clock is ahead of ours.
-local function sum_advance(sum, prefix, lo, hi, span, ttl)
-    local stored = sum_lo(sum)
-    if stored == 0 or lo - stored > span then return sum_rebuild(sum, prefix, lo, hi, ttl) end
-    if stored >= lo then return stored end
+local function sum_advance(w, now)
+    local stored = sum_lo(w.key)
+    if stored == 0 or w.lo - stored > w.span then return sum_rebuild(w, now) end
+    if stored >= w.lo then return stored end
     local ask = {}
-    for b = stored, lo - 1 do
+    for b = stored, w.lo - 1 do
         ask[#ask + 1] = 'GET'
         ask[#ask + 1] = 'i64'
         ask[#ask + 1] = sum_marker(b)
     end
-    local added = redis.call('BITFIELD', sum, unpack(ask))
+    local added = redis.call('BITFIELD', w.key, unpack(ask))
     local minus = {}
-    local counters = {'SET', 'i64', '#0', lo}
-    for b = stored, lo - 1 do
-        local marker = added[b - stored + 1]
-        if marker ~= 0 then
-            -- the bucket holds exactly what it added, or the sum cannot be trusted
-            if sum_add_bucket(minus, prefix .. b) ~= marker then
-                return sum_rebuild(sum, prefix, lo, hi, ttl)
-            end
+    local counters = {'SET', 'i64', '#0', w.lo}
+    for b = stored, w.lo - 1 do
+        local fields = w.hour and sum_roll(w, b, now) or bucket_read(w.prefix .. b)
+        -- the bucket holds exactly what it added, or the sum cannot be trusted
+        if (fields.n or 0) ~= added[b - stored + 1] then return sum_rebuild(w, now) end
+        if fields.n then
+            fields_add(minus, fields)
             counters[#counters + 1] = 'SET'
             counters[#counters + 1] = 'i64'
             counters[#counters + 1] = sum_marker(b)
             counters[#counters + 1] = 0
         end
     end
-    redis.call('BITFIELD', sum, unpack(sum_counters(counters, minus, -1)))
-    redis.call('PEXPIRE', sum, ttl)
-    return lo
+    redis.call('BITFIELD', w.key, unpack(sum_counters(counters, minus, -1)))
+    redis.call('PEXPIRE', w.key, w.ttl)
+    return w.lo
 end
