@@ -499,3 +499,31 @@ def test_no_screen_when_the_sums_run_ahead_of_the_callers_clock(redis_url: str) 
     applied, screened = run_with_windows(redis_url, body)
     assert applied == [True]
     assert screened == {}
+
+
+def test_a_bucket_leaving_the_five_minutes_rolls_into_the_hour_on_a_read(redis_url: str) -> None:
+    """No execution after it: a read (the health sweep's) moves the sums on, and the 10-second
+    bucket that left the five minutes is rolled into its minute and deleted, its latencies
+    with it; the hour counts it once."""
+    agent = new_agent()
+    at = START_MS + 65_000
+    durations = [40, 400, 4_000]
+    executions = [execution(agent, at - i * 1_000, d) for i, d in enumerate(durations)]
+    later = at + 6 * 60_000
+
+    async def body(windows: RedisWindows) -> Any:
+        await windows.apply(executions, at)
+        before = await windows.read(agent, at)
+        after = await windows.read(agent, later)
+        again = await windows.read(agent, later + 1)
+        scope = f"{windows.agent_prefix(agent)}:a"
+        held = await windows.client.exists(f"{scope}:s:{at // SHORT_BUCKET_MS}")
+        minute = await windows.client.hget(f"{scope}:m:{at // LONG_BUCKET_MS}", "n")
+        return before, after, again, held, minute
+
+    before, after, again, held, minute = run_with_windows(redis_url, body)
+    assert (before.five_minutes.executions, before.one_hour.executions) == (3, 3)
+    assert (after.five_minutes.executions, after.one_hour.executions) == (0, 3)
+    assert after.one_hour == again.one_hour == before.one_hour
+    assert held == 0
+    assert int(minute) == 3
