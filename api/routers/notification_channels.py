@@ -30,10 +30,15 @@ _CHANNEL = "/{notification_channel_id:uuid}"
 _NO_SECRET_IN_CONFIG = "notification_channels_config_has_no_secret"  # noqa: S105 (a name)
 
 
-def _checked_config(kind: str, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-    """The config as the kind's channel normalizes it; a 422 listing every problem."""
+def _checked_config(
+    kind: str, config: dict[str, Any], *, has_secret: bool, server_secret: bool
+) -> dict[str, Any]:
+    """The config as the kind's channel normalizes it; a 422 listing every problem
+    (`server_secret`: the secret is held in a server variable)."""
     try:
-        return channel_for(kind).validate_config(config, has_secret=has_secret)
+        return channel_for(kind).validate_config(
+            config, has_secret=has_secret, server_secret=server_secret
+        )
     except ChannelConfigError as exc:
         details = [
             {"location": ["body", "config"], "message": problem, "type": "value_error"}
@@ -76,7 +81,9 @@ async def list_channels(session: ReadSession) -> list[Channel]:
 @router.post("", status_code=201, response_model=Channel, summary="Add a notification channel")
 async def create_channel(request: Request, body: ChannelCreate, session: AdminSession) -> Channel:
     has_secret = body.secret is not None or body.secret_env_var is not None
-    config = _checked_config(body.kind, body.config, has_secret=has_secret)
+    config = _checked_config(
+        body.kind, body.config, has_secret=has_secret, server_secret=body.secret_env_var is not None
+    )
     ciphertext = _encrypted(request, body.secret) if body.secret is not None else None
     values = {**body.model_dump(exclude={"secret", "secret_env_var"}), "config": config}
     with _secret_guard():
@@ -111,18 +118,21 @@ async def patch_channel(
         exclude_unset=True, exclude={"secret", "secret_env_var", "remove_secret"}
     )
     has_secret = current["has_secret"]
+    server_secret = current["secret_env_var"] is not None
     if body.secret is not None:
         changes |= {"secret_ciphertext": _encrypted(request, body.secret), "secret_env_var": None}
-        has_secret = True
+        has_secret, server_secret = True, False
     elif body.secret_env_var is not None:
         changes |= {"secret_env_var": body.secret_env_var, "secret_ciphertext": None}
-        has_secret = True
+        has_secret, server_secret = True, True
     elif body.remove_secret:
         changes |= {"secret_env_var": None, "secret_ciphertext": None}
-        has_secret = False
-    if "config" in changes or has_secret != current["has_secret"]:
+        has_secret, server_secret = False, False
+    if "config" in changes or "secret_env_var" in changes or has_secret != current["has_secret"]:
         config = changes.get("config", current["config"])
-        changes["config"] = _checked_config(current["kind"], config, has_secret=has_secret)
+        changes["config"] = _checked_config(
+            current["kind"], config, has_secret=has_secret, server_secret=server_secret
+        )
     if not changes:
         return Channel.model_validate(current)
     with _secret_guard():

@@ -235,6 +235,11 @@ class Dispatcher:
             return SendResult("permanent", error="channel disabled")
         try:
             channel = channel_for(row["kind"])
+            # checked when the channel was saved too; a row from before that check, or written
+            # around the API, must not send the operator's secret elsewhere either
+            destination = row["secret_env_var"] and channel.server_secret_problem(row["config"])
+            if destination:
+                return SendResult("permanent", error=f"channel unusable: {destination}")
             secret = self.read_secret(row["secret_env_var"], row["secret_ciphertext"])
             notification = Notification.model_validate(
                 {**row["payload"], "previous_ref": row["previous_ref"]}

@@ -19,8 +19,14 @@ from meta_agent.alerting.signals import Fire
 from meta_agent.alerting.webhook_sink import WebhookSink
 from meta_agent.db import Database
 from meta_agent.settings import load_settings
-from tests.alerting.channel_servers import SLACK_PATH, SlackServer
-from tests.alerting.conftest import Agent, MakeFleet, add_webhook_channel, run_with_db
+from tests.alerting.channel_servers import SLACK_PATH, SendGridServer, SlackServer
+from tests.alerting.conftest import (
+    SINK_SECRET_VAR,
+    Agent,
+    MakeFleet,
+    add_webhook_channel,
+    run_with_db,
+)
 
 
 def soon() -> dt.datetime:
@@ -256,3 +262,42 @@ def test_one_alerts_notifications_reach_a_channel_in_order(
             "alert.opened",
             "alert.resolved",
         ]
+
+
+def test_a_server_variables_secret_is_not_sent_to_a_base_url_of_the_tenants_own(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    """An e-mail channel stored (around the API's check) with the operator's variable as its
+    secret and its own base_url: the key would go to that server. The delivery fails for good
+    with the reason, and the server never hears of it."""
+    T0 = soon()
+    agent = make_agent()
+    with SendGridServer(sink_secret) as elsewhere:
+        config = {"to": ["ops@example.com"], "from_email": "a@example.com"}
+        owner_conn.execute(
+            "insert into notification_channels (tenant_id, kind, name, config, secret_env_var)"
+            " values (%s, 'email', 'mail', %s, %s)",
+            (agent.tenant_id, psycopg.types.json.Jsonb({**config, "base_url": elsewhere.base_url}),
+             SINK_SECRET_VAR),
+        )  # fmt: skip
+
+        async def body(db: Database) -> Any:
+            d = dispatcher(db)
+            await AlertEngine(db).fire(
+                Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0)
+            )
+            report = await d.dispatch_due(T0)
+            await d.aclose()
+            return report
+
+        report = run_with_db(migrated_database.app_url, body)
+        assert (report.sent, report.dead_lettered) == (0, 1)
+        assert elsewhere.requests == []
+    [(error,)] = owner_conn.execute(
+        "select last_error from alert_deliveries where tenant_id = %s", (agent.tenant_id,)
+    ).fetchall()
+    assert "base_url: a secret held in a server variable goes only to" in error
+    assert sink_secret not in error

@@ -144,3 +144,41 @@ def test_channels_are_admin_to_change_and_private_to_their_tenant(client, tenant
     body = {"kind": "webhook", "name": "w", "config": HOOK, "secret": "s"}
     error = assert_error(client.post(URL, json=body, headers=tenant.auth("write")), 403)
     assert "admin" in error["message"]
+
+
+@pytest.mark.parametrize("kind", ["email", "clickup"])
+def test_a_server_variables_secret_goes_only_to_the_services_own_url(client, owner, tenant, kind):
+    """SendGrid's key and ClickUp's token travel to the config's `base_url`. A tenant admin who
+    could name the operator's variable and a URL of their own would receive the operator's key:
+    a server variable's secret goes to the service's URL only; the channel's own secret may go
+    anywhere."""
+    base = {"email": {"to": ["ops@example.com"], "from_email": "a@example.com"},
+            "clickup": {"list_id": "901"}}[kind]  # fmt: skip
+    own_url = {**base, "base_url": "https://collector.example.net"}
+    env = {"secret_env_var": "METAAGENT_SECRET_OPERATORS"}
+
+    refused = client.post(
+        URL, json={"kind": kind, "name": "out", "config": own_url, **env}, headers=tenant.auth()
+    )
+    error = assert_error(refused, 422, "invalid_request")
+    assert any(d["message"].startswith("base_url: a secret held in a server variable")
+               for d in error["details"]), error  # fmt: skip
+
+    served = create_channel(client, tenant, kind=kind, name="served", config=base, secret=None,
+                            **env)  # fmt: skip
+    own = create_channel(client, tenant, kind=kind, name="own", config=own_url, secret="mine")
+    # the same, reached by a change: the URL under a variable's secret, a variable under the URL
+    to_url = client.patch(f"{URL}/{served['notification_channel_id']}",
+                          json={"config": own_url}, headers=tenant.auth())  # fmt: skip
+    to_env = client.patch(f"{URL}/{own['notification_channel_id']}", json=env,
+                          headers=tenant.auth())  # fmt: skip
+    assert_error(to_url, 422, "invalid_request")
+    assert_error(to_env, 422, "invalid_request")
+    stored = owner.execute(
+        "select name, secret_env_var, config->>'base_url' from notification_channels"
+        " where tenant_id = %s order by name",
+        (tenant.tenant_id,),
+    ).fetchall()
+    service = {"email": "https://api.sendgrid.com", "clickup": "https://api.clickup.com"}[kind]
+    assert stored == [("own", None, "https://collector.example.net"),
+                      ("served", "METAAGENT_SECRET_OPERATORS", service)]  # fmt: skip

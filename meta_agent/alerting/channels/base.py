@@ -53,8 +53,15 @@ class Channel(Protocol):
         """The `notification_channels.kind` it serves."""
         ...
 
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        """The normalized config, or `ChannelConfigError` listing every problem."""
+    def validate_config(
+        self, config: dict[str, Any], *, has_secret: bool, server_secret: bool = False
+    ) -> dict[str, Any]:
+        """The normalized config, or `ChannelConfigError` listing every problem
+        (`server_secret`: the secret is held in a server variable)."""
+        ...
+
+    def server_secret_problem(self, config: dict[str, Any]) -> str | None:
+        """Why a secret held in a server variable may not go where `config` sends it."""
         ...
 
     def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
@@ -141,10 +148,41 @@ class ConfiguredChannel(Generic[C]):
     needs: ClassVar[str]  # what its secret is, for the "secret: required" problem
     default_floor: ClassVar[AlertSeverity] = "info"
 
-    def validate_config(self, config: dict[str, Any], *, has_secret: bool) -> dict[str, Any]:
-        """The normalized config, or `ChannelConfigError` listing every problem."""
-        parsed = parse_config(self.config_model, config, has_secret=has_secret, needs=self.needs)
+    def validate_config(
+        self, config: dict[str, Any], *, has_secret: bool, server_secret: bool = False
+    ) -> dict[str, Any]:
+        """The normalized config, or `ChannelConfigError` listing every problem
+        (`server_secret`: the secret is held in a server variable)."""
+        problems = []
+        try:
+            parsed = parse_config(
+                self.config_model, config, has_secret=has_secret, needs=self.needs
+            )
+        except ChannelConfigError as exc:
+            problems = exc.problems
+        destination = self.server_secret_problem(config) if server_secret else None
+        if destination:
+            problems.append(destination)
+        if problems:
+            raise ChannelConfigError(problems)
         return parsed.model_dump(exclude_none=True)
+
+    def server_secret_problem(self, config: dict[str, Any]) -> str | None:
+        """Why a secret held in a server variable may not go where `config` sends it. A kind
+        whose secret travels to a configurable `base_url` (SendGrid's key, ClickUp's token)
+        sends such a secret only to its service's own URL: the variable is the operator's,
+        and a tenant admin's config could otherwise point it at a server of their own."""
+        field = self.config_model.model_fields.get("base_url")
+        if field is None:
+            return None
+        own = str(field.default).rstrip("/")
+        given = config.get("base_url", own)
+        if not isinstance(given, str) or given.rstrip("/") != own:
+            return (
+                f"base_url: a secret held in a server variable goes only to {own}; give the"
+                " channel its own `secret` to send to another URL"
+            )
+        return None
 
     def wants(self, notification: Notification, config: dict[str, Any]) -> bool:
         """Whether the alert reaches the channel's severity floor."""
