@@ -75,6 +75,10 @@ SHORT_BUCKETS = 30  # the 5-minute window
 LONG_BUCKET_MS = 60_000
 LONG_BUCKETS = 60  # the 1-hour window
 EXPIRY_MARGIN_MS = 10_000
+# A running sum lives an hour after it last moved, the 5-minute one too: where it stopped
+# tells which 10-second buckets below it are still to roll into the hour (sums.lua), so an
+# agent back after a pause rolls those, not every bucket the hour could hold.
+SUM_TTL_MS = LONG_BUCKETS * LONG_BUCKET_MS + EXPIRY_MARGIN_MS
 # consecutive failures are counted exactly up to this many
 MAX_CONSECUTIVE_FAILURES = 1_000
 QUANTILES = (0.5, 0.95, 0.99)
@@ -350,7 +354,7 @@ class RedisWindows:
                     ("m", LONG_BUCKET_MS, LONG_BUCKETS, 0),
                 ):
                     current = now_ms // size
-                    sum_ttl = span * size + EXPIRY_MARGIN_MS
+                    sum_ttl = SUM_TTL_MS
                     sum_key = key(f"{scope}:counters:{kind_}", sum_ttl)
                     sum_fields.extend(
                         [sum_key, f"{scope}:{kind_}:", current - span + 1, current, span, sum_ttl]
@@ -541,7 +545,7 @@ class RedisWindows:
             ("m", LONG_BUCKET_MS, LONG_BUCKETS),
         ):
             current = now_ms // size
-            ttl = span * size + EXPIRY_MARGIN_MS
+            ttl = SUM_TTL_MS
             args += [f"{scope}:{kind}:", str(current - span + 1), str(current), str(span)]
             args += [str(ttl), str(size)]
         five = "1" if latency in ("both", "five_minutes") else "0"

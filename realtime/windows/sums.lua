@@ -145,10 +145,13 @@ local function sum_lo(sum)
     return redis.call('BITFIELD', sum, 'GET', 'i64', '#0')[1]
 end
 
-local function sum_rebuild(w, now)
+-- `stored`: the lowest bucket the sum held (0: there was none).
+local function sum_rebuild(w, now, stored)
     if w.hour then
-        -- every 10-second bucket still below the window is yet to roll: from the hour's start
-        for b = math.floor(w.hour.lo * w.hour.size / w.size), w.lo - 1 do sum_roll(w, b, now) end
+        -- every 10-second bucket still below the window is yet to roll: those from where the
+        -- sum stopped (it rolled the ones below as it moved), else from the hour's start
+        local first = math.floor(w.hour.lo * w.hour.size / w.size)
+        for b = math.max(first, stored), w.lo - 1 do sum_roll(w, b, now) end
     end
     redis.call('DEL', w.key)
     local acc = {}
@@ -174,7 +177,7 @@ end
 -- caller's clock is ahead of ours.
 local function sum_advance(w, now)
     local stored = sum_lo(w.key)
-    if stored == 0 or w.lo - stored > w.span then return sum_rebuild(w, now) end
+    if stored == 0 or w.lo - stored > w.span then return sum_rebuild(w, now, stored) end
     if stored >= w.lo then return stored end
     local ask = {}
     for b = stored, w.lo - 1 do
@@ -188,7 +191,7 @@ local function sum_advance(w, now)
     for b = stored, w.lo - 1 do
         local fields = w.hour and sum_roll(w, b, now) or bucket_read(w.prefix .. b)
         -- the bucket holds exactly what it added, or the sum cannot be trusted
-        if (fields.n or 0) ~= added[b - stored + 1] then return sum_rebuild(w, now) end
+        if (fields.n or 0) ~= added[b - stored + 1] then return sum_rebuild(w, now, b + 1) end
         if fields.n then
             fields_add(minus, fields)
             counters[#counters + 1] = 'SET'
