@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         " encrypts notification channel secrets. Unset: a key file <home>/secret.key outside"
         " production; required in production.",
     )
+    channel_private_addresses: bool | None = Field(
+        default=None,
+        description="Whether alert channels may send to private, loopback and link-local"
+        " addresses (a webhook on the server's own network). Unset: yes, except in production,"
+        " where a tenant's webhook URL must not reach the server's neighbours.",
+    )
     health_stale_after_s: float = Field(
         default=60.0,
         gt=0,
@@ -135,6 +141,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_path(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @property
+    def private_addresses_allowed(self) -> bool:
+        """Whether alert channels may send to private addresses (`channel_private_addresses`)."""
+        if self.channel_private_addresses is not None:
+            return self.channel_private_addresses
+        return self.environment != "production"
 
     @property
     def uses_embedded_postgres(self) -> bool:

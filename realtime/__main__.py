@@ -34,7 +34,11 @@ async def serve(
     links = Links.from_settings(settings)
     try:
         async with Database(app_database_url, max_size=pool) as db:
-            dispatcher = Dispatcher(db, read_secret=secret_reader(settings))
+            dispatcher = Dispatcher(
+                db,
+                read_secret=secret_reader(settings),
+                private_addresses=settings.private_addresses_allowed,
+            )
             alerts = AlertLoop(
                 db,
                 client,

@@ -75,7 +75,11 @@ async def _digest(database: AlertingDatabase, days: list[dt.date]) -> dict[str, 
             }
         # one round, so the digest goes out even where no realtime worker runs; leases make
         # it safe beside one that does
-        dispatcher = Dispatcher(db, read_secret=secret_reader(settings))
+        dispatcher = Dispatcher(
+            db,
+            read_secret=secret_reader(settings),
+            private_addresses=settings.private_addresses_allowed,
+        )
         try:
             sent = await dispatcher.dispatch_due()
         finally:

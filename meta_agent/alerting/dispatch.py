@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from meta_agent.alerting.channels import SendResult, channel_for
+from meta_agent.alerting.destinations import refuse_private
 from meta_agent.alerting.notification import Notification
 from meta_agent.alerting.policy import load_policy
 from meta_agent.alerting.secrets import resolve_secret
@@ -127,10 +128,15 @@ class Dispatcher:
         batch_size: int = 32,
         concurrency: int = 16,
         clock: Callable[[], dt.datetime] = utc_now,
+        # whether channels may send to private addresses (`Settings.private_addresses_allowed`)
+        private_addresses: bool = False,
     ) -> None:
         self.db = db
         self.read_secret = read_secret
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        if not private_addresses:
+            hooks = self.http.event_hooks
+            self.http.event_hooks = {**hooks, "request": [refuse_private, *hooks["request"]]}
         self.lease = lease
         self.batch_size = batch_size
         self.concurrency = concurrency

@@ -36,7 +36,8 @@ def soon() -> dt.datetime:
 
 
 def dispatcher(db: Database) -> Dispatcher:
-    return Dispatcher(db, read_secret=secret_reader(load_settings()))
+    # the receivers are local servers
+    return Dispatcher(db, read_secret=secret_reader(load_settings()), private_addresses=True)
 
 
 def statuses(owner: psycopg.Connection, tenant_id: Any) -> list[tuple[Any, ...]]:
@@ -301,3 +302,35 @@ def test_a_server_variables_secret_is_not_sent_to_a_base_url_of_the_tenants_own(
     ).fetchall()
     assert "base_url: a secret held in a server variable goes only to" in error
     assert sink_secret not in error
+
+
+def test_a_channel_on_the_servers_own_network_is_refused_unless_allowed(
+    migrated_database: Any,
+    owner_conn: psycopg.Connection,
+    make_agent: Callable[..., Agent],
+    sink_secret: str,
+) -> None:
+    """A tenant's webhook URL pointing at the server's neighbours (here 127.0.0.1): with
+    private addresses not allowed (production's default) the delivery fails for good with the
+    reason, and the receiver never hears of it."""
+    T0 = soon()
+    agent = make_agent()
+    with WebhookSink(sink_secret) as sink:
+        add_webhook_channel(owner_conn, agent.tenant_id, sink.url)
+
+        async def body(db: Database) -> Any:
+            d = Dispatcher(db, read_secret=secret_reader(load_settings()), private_addresses=False)
+            await AlertEngine(db).fire(
+                Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0)
+            )
+            report = await d.dispatch_due(T0)
+            await d.aclose()
+            return report
+
+        report = run_with_db(migrated_database.app_url, body)
+        assert (report.sent, report.dead_lettered) == (0, 1)
+        assert sink.received == []
+    [(error,)] = owner_conn.execute(
+        "select last_error from alert_deliveries where tenant_id = %s", (agent.tenant_id,)
+    ).fetchall()
+    assert "127.0.0.1 is, or resolves to, a private address" in error

@@ -107,7 +107,9 @@ def test_a_critical_agent_is_alerted_through_the_loop_and_resolved_when_it_recov
             pubsub = client.pubsub()
             await pubsub.subscribe(channel(agent.tenant_id))
             await pubsub.get_message(timeout=5)
-            dispatcher = Dispatcher(db, read_secret=secret_reader(load_settings()))
+            dispatcher = Dispatcher(
+                db, read_secret=secret_reader(load_settings()), private_addresses=True
+            )
             # a poll far longer than the test: only the engine's wake-up can send in time
             alerts = AlertLoop(db, client, engine=AlertEngine(db), dispatcher=dispatcher, poll_s=60)
             stop = asyncio.Event()

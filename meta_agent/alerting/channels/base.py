@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from meta_agent.alerting.destinations import PrivateDestination
 from meta_agent.alerting.notification import Notification
 from meta_agent.alerting.severity import RANK
 from meta_agent.models.alerting import AlertSeverity
@@ -318,6 +319,8 @@ async def request_once(
     try:
         # never follow: a redirect would carry the signature or the token to another host
         return await http.request(method, url, follow_redirects=False, **kwargs)
+    except PrivateDestination as exc:  # the server's own network: refused for good
+        return SendResult("permanent", error=safe_error(str(exc), secrets))
     except httpx.TimeoutException as exc:
         return SendResult("retry", error=safe_error(f"timeout ({type(exc).__name__})"))
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
