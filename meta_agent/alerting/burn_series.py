@@ -7,8 +7,12 @@ less than an hour, come from raw rows through the (tenant_id, started_at) index.
 evaluation of a tenant reads at most 72 rollup rows per agent and about two hours of raw rows,
 whatever the agents' traffic over three days.
 
-Only current definitions (`effective_to is null`) with a success-rate target are in force; an
-agent's SLA counts that agent, a tenant-wide one (NULL agent) counts all the tenant's agents.
+Only current definitions (`effective_to is null`) are in force, and an agent answers to one,
+as the SLA mart (`marts.sla_daily_compliance`) takes it: its own, else the tenant-wide one
+(NULL agent; one of each is current at most). A tenant-wide SLA is thus each agent's without
+one of its own, judged on that agent's executions alone (summed over the tenant, one failing
+agent among many would never burn its budget, and the alert would name no agent). An agent
+whose SLA sets no success-rate target has no budget to burn.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from meta_agent.alerting.burn_rate import DEFAULT_RULES, WindowCounts, windows_of
 from meta_agent.db import Database
@@ -30,19 +35,21 @@ class BurnInput:
     """One SLA in force and its counts per window (seconds → counts)."""
 
     tenant_id: uuid.UUID
-    agent_id: uuid.UUID | None  # None: tenant-wide
+    agent_id: uuid.UUID
     sla_definition_id: uuid.UUID
     sla_name: str
     error_budget: float
     counts: Mapping[int, WindowCounts]
 
 
+# every current definition, the agents' own first (at most one per agent and one tenant-wide:
+# sla_definitions_current_key)
 _SLAS_IN_FORCE = """
-select sla_definition_id, agent_id, name,
+select sla_definition_id, agent_id, name, target_success_rate is not null as burns,
        coalesce(error_budget, 1 - target_success_rate) as error_budget
 from sla_definitions
-where tenant_id = %s and effective_to is null and target_success_rate is not null
-order by agent_id nulls first, sla_definition_id
+where tenant_id = %s and effective_to is null
+order by agent_id is null, sla_definition_id
 """
 
 # one index range per window, from each window's first whole hour to the current hour
@@ -119,13 +126,19 @@ async def load_burn_inputs(
     async with db.tenant_transaction(tenant_id) as conn:
         cursor = await conn.execute(_SLAS_IN_FORCE, (tenant_id,))
         slas = await cursor.fetchall()
-        if not slas:
+        own: dict[uuid.UUID, Any] = {}
+        for sla in slas:
+            if sla["agent_id"] is not None:
+                own.setdefault(sla["agent_id"], sla)
+        wide = next((sla for sla in slas if sla["agent_id"] is None), None)
+        if wide is not None and not wide["burns"]:
+            wide = None
+        if wide is None and not any(sla["burns"] for sla in own.values()):
             return []
-        agents = [s["agent_id"] for s in slas if s["agent_id"] is not None]
         scope = {
             "tenant": tenant_id,
-            "all_agents": any(s["agent_id"] is None for s in slas),
-            "agents": agents,
+            "all_agents": wide is not None,
+            "agents": [agent for agent, sla in own.items() if sla["burns"]],
         }
         cursor = await conn.execute(
             _WHOLE_HOURS,
@@ -153,16 +166,22 @@ async def load_burn_inputs(
             if row["n"] in wanted:
                 _add(per_agent[(window_s, row["agent_id"])], row["executions"], row["failures"])
 
+    # each agent's SLA: its own, or the tenant-wide one for an agent with executions to judge
+    governing = {agent: sla for agent, sla in own.items() if sla["burns"]}
+    if wide is not None:
+        for _, agent in per_agent:
+            if agent not in own:
+                governing[agent] = wide
     return [
         BurnInput(
             tenant_id=tenant_id,
-            agent_id=sla["agent_id"],
+            agent_id=agent,
             sla_definition_id=sla["sla_definition_id"],
             sla_name=sla["name"],
             error_budget=sla["error_budget"],
-            counts={w: _counts(per_agent, w, sla["agent_id"]) for w in windows},
+            counts={w: _counts(per_agent, w, agent) for w in windows},
         )
-        for sla in slas
+        for agent, sla in sorted(governing.items(), key=lambda item: str(item[0]))
     ]
 
 
@@ -172,8 +191,8 @@ def _add(total: list[int], executions: int, failures: int) -> None:
 
 
 def _counts(
-    per_agent: Mapping[tuple[int, uuid.UUID], list[int]], window_s: int, agent: uuid.UUID | None
+    per_agent: Mapping[tuple[int, uuid.UUID], list[int]], window_s: int, agent: uuid.UUID
 ) -> WindowCounts:
-    """One agent's counts, or the sum over every agent for a tenant-wide SLA."""
-    totals = [t for (w, a), t in per_agent.items() if w == window_s and agent in (None, a)]
-    return WindowCounts(sum(t[0] for t in totals), sum(t[1] for t in totals))
+    """One agent's counts over one window (none: no executions)."""
+    executions, failures = per_agent.get((window_s, agent), (0, 0))
+    return WindowCounts(executions, failures)

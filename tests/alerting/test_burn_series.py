@@ -201,15 +201,16 @@ def test_the_rollup_and_its_edges_equal_a_direct_count(migrated_database, owner,
     # and a second batch, so the rollup's rows are updated as well as created
     insert_executions(owner, tenant, rows[:50])
     by_agent = {s.agent_id: s.counts for s in load(migrated_database.app_url, tenant, now)}
-    assert by_agent == {
-        agents[0]: direct(owner, tenant, agents[0], now),
-        None: direct(owner, tenant, None, now),
-    }
+    # the tenant-wide SLA is the other two agents', each on its own executions
+    assert by_agent == {agent: direct(owner, tenant, agent, now) for agent in agents}
 
 
-def test_a_tenant_wide_sla_sums_every_agent_and_an_agent_sla_only_its_own(migrated_database, owner):
+def test_a_tenant_wide_sla_is_each_agents_without_one_of_its_own(migrated_database, owner):
+    """As the SLA mart takes it: an agent answers to its own SLA, else the tenant-wide one,
+    judged on its own executions; an own SLA without a success-rate target burns nothing,
+    and keeps the tenant-wide one off that agent too."""
     tenant = new_tenant(owner)
-    a, b, c = (new_agent(owner, tenant) for _ in range(3))
+    a, b, c, d, _idle = (new_agent(owner, tenant) for _ in range(5))
     own = new_sla(owner, tenant, a, target=0.99)
     wide = new_sla(owner, tenant, None, target=0.999, budget=0.005)
     new_sla(owner, tenant, b, target=None)  # latency only: no budget to burn
@@ -228,18 +229,21 @@ def test_a_tenant_wide_sla_sums_every_agent_and_an_agent_sla_only_its_own(migrat
             (b, NOW - minute, "success"),
             (c, NOW - minute, "failure"),
             (b, NOW - dt.timedelta(hours=2), "failure"),
+            (d, NOW - minute, "success"),
+            (d, NOW - dt.timedelta(hours=2), "failure"),
         ],
     )
-    slas = {s.sla_definition_id: s for s in load(migrated_database.app_url, tenant)}
-    assert set(slas) == {own, wide}
-    assert slas[own].agent_id == a
-    assert slas[own].error_budget == pytest.approx(0.01)
-    assert slas[own].counts[300] == WindowCounts(1, 1)
-    assert slas[own].counts[259200] == WindowCounts(1, 1)
-    assert slas[wide].agent_id is None
-    assert slas[wide].error_budget == 0.005
-    assert slas[wide].counts[300] == WindowCounts(3, 2)
-    assert slas[wide].counts[21600] == WindowCounts(4, 3)
+    burns = {s.agent_id: s for s in load(migrated_database.app_url, tenant)}
+    assert set(burns) == {a, c, d}  # b has an SLA of its own; idle has nothing to judge
+    assert burns[a].sla_definition_id == own
+    assert burns[a].error_budget == pytest.approx(0.01)
+    assert burns[a].counts[300] == WindowCounts(1, 1)
+    assert burns[a].counts[259200] == WindowCounts(1, 1)
+    assert {burns[c].sla_definition_id, burns[d].sla_definition_id} == {wide}
+    assert burns[c].error_budget == 0.005
+    assert burns[c].counts[300] == WindowCounts(1, 1)
+    assert burns[d].counts[300] == WindowCounts(1, 0)
+    assert burns[d].counts[21600] == WindowCounts(2, 1)
 
 
 def test_one_tenant_never_counts_anothers_executions(migrated_database, owner):
