@@ -28,8 +28,8 @@
 -- The screen, asked for by ARGV[3] ('' none, 'counts', 'latency': counts and the 5-minute
 -- latencies), is what a health evaluation reads, taken here at no second script call:
 -- {latest end, consecutive failures, the 5-minute window and the hour's sum as read.lua gives
--- them (the sum's counts only), {state, since, version} of the agent's health}; false when the sums are ahead of the
--- caller's clock (the caller reads the windows itself then).
+-- them (the sum's counts only), {state, since, version} of the agent's health}; false when
+-- the sums are ahead of the caller's clock (the caller reads the windows itself then).
 --
 -- Times come from the caller; the script never reads the server clock.
 
