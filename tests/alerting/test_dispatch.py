@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from meta_agent.alerting.dispatch import Dispatcher, backoff_s, secret_reader
+from meta_agent.alerting.dispatch import Dispatcher, DispatchReport, backoff_s, secret_reader
 from meta_agent.alerting.engine import AlertEngine
 from meta_agent.alerting.secrets import encrypt_secret
 from meta_agent.alerting.signals import Fire
@@ -265,6 +265,28 @@ def test_one_alerts_notifications_reach_a_channel_in_order(
         ]
 
 
+def fire_and_dispatch(
+    app_url: str, agent: Agent, at: dt.datetime, make: Callable[[Database], Dispatcher]
+) -> DispatchReport:
+    """Fire one alert for the agent and run one dispatch round at `at`."""
+
+    async def body(db: Database) -> DispatchReport:
+        d = make(db)
+        await AlertEngine(db).fire(Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", at))
+        report = await d.dispatch_due(at)
+        await d.aclose()
+        return report
+
+    return run_with_db(app_url, body)
+
+
+def last_error(owner: psycopg.Connection, tenant_id: Any) -> str:
+    [(error,)] = owner.execute(
+        "select last_error from alert_deliveries where tenant_id = %s", (tenant_id,)
+    ).fetchall()
+    return str(error)
+
+
 def test_a_server_variables_secret_is_not_sent_to_a_base_url_of_the_tenants_own(
     migrated_database: Any,
     owner_conn: psycopg.Connection,
@@ -285,21 +307,10 @@ def test_a_server_variables_secret_is_not_sent_to_a_base_url_of_the_tenants_own(
              SINK_SECRET_VAR),
         )  # fmt: skip
 
-        async def body(db: Database) -> Any:
-            d = dispatcher(db)
-            await AlertEngine(db).fire(
-                Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0)
-            )
-            report = await d.dispatch_due(T0)
-            await d.aclose()
-            return report
-
-        report = run_with_db(migrated_database.app_url, body)
+        report = fire_and_dispatch(migrated_database.app_url, agent, T0, dispatcher)
         assert (report.sent, report.dead_lettered) == (0, 1)
         assert elsewhere.requests == []
-    [(error,)] = owner_conn.execute(
-        "select last_error from alert_deliveries where tenant_id = %s", (agent.tenant_id,)
-    ).fetchall()
+    error = last_error(owner_conn, agent.tenant_id)
     assert "base_url: a secret held in a server variable goes only to" in error
     assert sink_secret not in error
 
@@ -318,19 +329,12 @@ def test_a_channel_on_the_servers_own_network_is_refused_unless_allowed(
     with WebhookSink(sink_secret) as sink:
         add_webhook_channel(owner_conn, agent.tenant_id, sink.url)
 
-        async def body(db: Database) -> Any:
-            d = Dispatcher(db, read_secret=secret_reader(load_settings()), private_addresses=False)
-            await AlertEngine(db).fire(
-                Fire(agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0)
-            )
-            report = await d.dispatch_due(T0)
-            await d.aclose()
-            return report
+        def refusing(db: Database) -> Dispatcher:
+            read = secret_reader(load_settings())
+            return Dispatcher(db, read_secret=read, private_addresses=False)
 
-        report = run_with_db(migrated_database.app_url, body)
+        report = fire_and_dispatch(migrated_database.app_url, agent, T0, refusing)
         assert (report.sent, report.dead_lettered) == (0, 1)
         assert sink.received == []
-    [(error,)] = owner_conn.execute(
-        "select last_error from alert_deliveries where tenant_id = %s", (agent.tenant_id,)
-    ).fetchall()
+    error = last_error(owner_conn, agent.tenant_id)
     assert "127.0.0.1 is, or resolves to, a private address" in error
