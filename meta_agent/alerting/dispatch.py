@@ -248,7 +248,7 @@ class Dispatcher:
                 return SendResult("permanent", error=f"channel unusable: {destination}")
             secret = self.read_secret(row["secret_env_var"], row["secret_ciphertext"])
             notification = Notification.model_validate(
-                {**row["payload"], "previous_ref": row["previous_ref"]}
+                {**row["payload"], "previous_ref": row["previous_ref"], "attempt": row["attempts"]}
             )
         except Exception as exc:  # a broken channel: record why, do not crash the round
             return SendResult("permanent", error=f"channel unusable: {type(exc).__name__}: {exc}")

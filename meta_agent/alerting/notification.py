@@ -113,6 +113,9 @@ class Notification(BaseModel):
     # the provider's id from this alert's earlier delivery on the same channel (ClickUp task
     # id, Slack ts), so a later state change can update it instead of creating another
     previous_ref: str | None = None
+    # this send's attempt at the delivery (1: the first); a later one may find what an earlier
+    # one did without hearing back (a ClickUp task created, its answer lost)
+    attempt: int = Field(default=1, ge=1)
 
     @property
     def event(self) -> str:

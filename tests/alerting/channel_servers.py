@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -282,6 +283,8 @@ class ClickUpServer(ProviderServer):
         self.tasks: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
+        # the next creation is made, and its answer lost (a gateway's 502)
+        self.lose_next_creation = False
 
     def _task_json(self, task_id: str) -> dict[str, Any]:
         t = self.tasks[task_id]
@@ -297,23 +300,49 @@ class ClickUpServer(ProviderServer):
             "assignees": [{"id": a} for a in t.get("assignees", [])],
             "list": {"id": self.list_id},
             "url": f"https://app.clickup.com/t/{task_id}",
+            "date_created": str(t["date_created"]),
         }
+
+    def _list(self, query: dict[str, list[str]]) -> Answer:
+        """GET /list/{id}/task: pages of 100, oldest first, closed ones only when asked;
+        the markdown description only when asked."""
+        since = int(query.get("date_created_gt", ["0"])[0])
+        page = int(query.get("page", ["0"])[0])
+        closed = query.get("include_closed", ["false"])[0] == "true"
+        chosen = [
+            self._task_json(i)
+            for i, t in self.tasks.items()
+            if t["date_created"] > since and (closed or t.get("status") != "complete")
+        ]
+        if query.get("include_markdown_description", ["false"])[0] != "true":
+            for task in chosen:
+                task.pop("markdown_description")
+        shown = chosen[page * 100 : (page + 1) * 100]
+        return _json(200, {"tasks": shown, "last_page": (page + 1) * 100 >= len(chosen)})
 
     def respond(self, request: Recorded) -> Answer:
         if "Authorization" not in request.headers:
             return _json(400, {"err": "Authorization header required", "ECODE": "OAUTH_017"})
         if request.headers["Authorization"] != self.token:
             return _json(401, {"err": "Token invalid", "ECODE": "OAUTH_025"})
+        path, _, query = request.path.partition("?")
+        listing = re.fullmatch(r"/api/v2/list/([^/]+)/task", path)
+        if listing and listing.group(1) != self.list_id:
+            return _json(401, {"err": "Team not authorized", "ECODE": "OAUTH_027"})
+        if listing and request.method == "GET":
+            return self._list(urllib.parse.parse_qs(query))
         try:
             doc = request.json
         except ValueError:
             return _json(400, {"err": "Invalid JSON", "ECODE": "JSON_001"})
-        if m := re.fullmatch(r"/api/v2/list/([^/]+)/task", request.path):
+        if listing:
             if request.method != "POST":
                 return _json(405, {"err": "Method not allowed", "ECODE": "APP_001"})
-            if m.group(1) != self.list_id:
-                return _json(401, {"err": "Team not authorized", "ECODE": "OAUTH_027"})
-            return self._create(doc)
+            answer = self._create(doc)
+            if self.lose_next_creation and answer[0] == 200:
+                self.lose_next_creation = False
+                return _json(502, {"err": "Bad gateway", "ECODE": "GATEWAY_502"})
+            return answer
         if m := re.fullmatch(r"/api/v2/task/([^/]+)(/comment)?", request.path):
             task_id = m.group(1)
             if task_id not in self.tasks:
@@ -344,7 +373,7 @@ class ClickUpServer(ProviderServer):
         if not all(isinstance(t, str) for t in doc.get("tags", [])):
             return _json(400, {"err": "Tags invalid", "ECODE": "INPUT_010"})
         task_id = f"86c{next(self._ids):05d}"
-        self.tasks[task_id] = dict(doc)
+        self.tasks[task_id] = {**doc, "date_created": int(time.time() * 1000)}
         return _json(200, self._task_json(task_id))
 
 

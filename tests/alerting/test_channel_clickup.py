@@ -4,6 +4,7 @@ same task, and each answer is classified."""
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -181,3 +182,43 @@ def test_config_needs_a_list_and_no_token_in_it():
     ):
         assert expected in problems
     assert TOKEN not in problems
+
+
+def test_a_retried_creation_finds_the_task_whose_answer_was_lost(server, config):
+    """ClickUp takes no idempotency key: a creation whose answer is lost (here a gateway's 502
+    after the task was made) must not make a second task when it is tried again."""
+    notification = make_notification()
+    server.lose_next_creation = True
+    first = send(clickup, notification, config=config, secret=TOKEN)
+    assert first.outcome == "retry"
+    [task_id] = server.tasks
+
+    again = send(clickup, notification.model_copy(update={"attempt": 2}), config=config,
+                 secret=TOKEN)  # fmt: skip
+    assert (again.outcome, again.external_ref) == ("sent", task_id)
+    assert list(server.tasks) == [task_id]
+    assert [r.method for r in server.requests] == ["POST", "GET"]
+    query = parse_qs(server.requests[1].path.partition("?")[2])
+    assert (query["include_closed"], query["include_markdown_description"]) == (["true"], ["true"])
+
+
+def test_a_retried_creation_with_no_task_made_creates_one(server, config):
+    notification = make_notification()
+    server.script(502, {"err": "Bad gateway", "ECODE": "GATEWAY_502"})  # nothing made
+    assert send(clickup, notification, config=config, secret=TOKEN).outcome == "retry"
+    assert server.tasks == {}
+
+    again = send(clickup, notification.model_copy(update={"attempt": 2}), config=config,
+                 secret=TOKEN)  # fmt: skip
+    [task_id] = server.tasks
+    assert (again.outcome, again.external_ref) == ("sent", task_id)
+    assert [r.method for r in server.requests] == ["POST", "GET", "POST"]
+
+
+def test_a_failed_lookup_is_tried_again_later_rather_than_risk_a_second_task(server, config):
+    server.script(500, {"err": "Internal error", "ECODE": "APP_500"})
+    notification = make_notification().model_copy(update={"attempt": 3})
+    result = send(clickup, notification, config=config, secret=TOKEN)
+    assert (result.outcome, result.status_code) == ("retry", 500)
+    assert server.tasks == {}
+    assert [r.method for r in server.requests] == ["GET"]

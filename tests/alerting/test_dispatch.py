@@ -19,7 +19,7 @@ from meta_agent.alerting.signals import Fire
 from meta_agent.alerting.webhook_sink import WebhookSink
 from meta_agent.db import Database
 from meta_agent.settings import load_settings
-from tests.alerting.channel_servers import SLACK_PATH, SendGridServer, SlackServer
+from tests.alerting.channel_servers import SLACK_PATH, ClickUpServer, SendGridServer, SlackServer
 from tests.alerting.conftest import (
     SINK_SECRET_VAR,
     Agent,
@@ -338,3 +338,43 @@ def test_a_channel_on_the_servers_own_network_is_refused_unless_allowed(
         assert sink.received == []
     error = last_error(owner_conn, agent.tenant_id)
     assert "127.0.0.1 is, or resolves to, a private address" in error
+
+
+def test_a_clickup_task_whose_answer_was_lost_is_not_made_twice(
+    migrated_database: Any, owner_conn: psycopg.Connection, make_agent: Callable[..., Agent]
+) -> None:
+    """The dispatcher tells the channel which attempt a send is: the retry after a lost answer
+    finds the task the first attempt made, and the delivery is sent with its id."""
+    T0 = soon()
+    agent = make_agent()
+    token = "pk_1_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    with ClickUpServer(token) as clickup:
+        config = {"list_id": clickup.list_id, "base_url": clickup.base_url}
+        owner_conn.execute(
+            "insert into notification_channels (tenant_id, kind, name, config, secret_ciphertext)"
+            " values (%s, 'clickup', 'tasks', %s, %s)",
+            (agent.tenant_id, psycopg.types.json.Jsonb(config),
+             encrypt_secret(token, load_settings())),
+        )  # fmt: skip
+        clickup.lose_next_creation = True
+
+        async def body(db: Database) -> Any:
+            d = dispatcher(db)
+            await AlertEngine(db).fire(
+                Fire(
+                    agent.tenant_id, agent.agent_id, "circuit_opened", "t", T0, severity="critical"
+                )
+            )
+            rounds = [await d.dispatch_due(T0 + dt.timedelta(seconds=s)) for s in (0, 60)]
+            await d.aclose()
+            return rounds
+
+        rounds = run_with_db(migrated_database.app_url, body)
+        assert [(r.sent, r.retrying) for r in rounds] == [(0, 1), (1, 0)]
+        [task_id] = clickup.tasks
+        assert [r.method for r in clickup.requests] == ["POST", "GET"]
+    [(status, ref)] = owner_conn.execute(
+        "select status, external_ref from alert_deliveries where tenant_id = %s",
+        (agent.tenant_id,),
+    ).fetchall()
+    assert (status, ref) == ("sent", task_id)

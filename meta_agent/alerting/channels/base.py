@@ -1,7 +1,8 @@
 """What every channel shares: the result of one send, the config checks, and the rules that turn
 an HTTP answer (or its absence) into "sent", "retry" or "permanent".
 
-A channel makes exactly one request per `send` (ClickUp escalations excepted, see there) and
+A channel makes exactly one request per `send` (ClickUp escalations and retried creations
+excepted, see there) and
 never raises for HTTP or network trouble: the dispatcher owns retries, backoff and
 dead-lettering, and it can only do that job with a classified result.
 """

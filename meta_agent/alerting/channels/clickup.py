@@ -12,7 +12,13 @@ returned for the alert before):
   acknowledged, repeated     POST /api/v2/task/{task_id}/comment
   escalated_*                PUT  /api/v2/task/{task_id} {"priority"}, then the comment
 `external_ref` is always the task id, so the dispatcher can pass it on as the next
-`previous_ref`. An escalation is the one send that makes two requests: the priority update is
+`previous_ref`.
+
+ClickUp takes no idempotency key: a creation whose answer was lost (a timeout, a 502) may
+have made the task. A later attempt at the same delivery first looks for it, among the list's
+tasks created since the state change (GET /api/v2/list/{list_id}/task, closed ones too), by
+the delivery id every task's description ends with; only when none is found does it create
+one. An escalation is the one send that makes two requests: the priority update is
 idempotent, so when the comment fails, the retry repeating it is harmless.
 
 Errors look like {"err": "...", "ECODE": "..."}; 429 carries `X-RateLimit-Reset` (epoch s).
@@ -44,6 +50,8 @@ from meta_agent.models.alerting import AlertSeverity
 PRIORITY = {"emergency": 1, "critical": 2, "warning": 3, "info": 4}
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NAME_MAX = 250
+# pages of 100 tasks read when looking for a task an earlier attempt may have created
+LOOKUP_PAGES = 5
 
 
 class ClickUpConfig(ChannelConfig):
@@ -159,6 +167,37 @@ class ClickUpChannel(ConfiguredChannel[ClickUpConfig]):
         error = _error(response) if response.status_code >= 300 else ""
         return classify(response, error=error, secrets=(token,)), response
 
+    async def _earlier_task(
+        self, http: httpx.AsyncClient, url: str, notification: Notification, token: str
+    ) -> SendResult | None:
+        """The task an earlier attempt at this delivery created, as a sent result; a failed
+        lookup's result; None when there is no such task."""
+        marker = str(notification.delivery_id)
+        # created after the state change (a minute early, for the clocks' skew)
+        since = int(notification.at.timestamp() * 1000) - 60_000
+        for page in range(LOOKUP_PAGES):
+            params = {"date_created_gt": since, "include_closed": "true", "subtasks": "true",
+                      "include_markdown_description": "true", "page": page}  # fmt: skip
+            response = await request_once(
+                http, "GET", url, params=params, headers={"Authorization": token}, secrets=(token,)
+            )
+            if isinstance(response, SendResult):
+                return response
+            if response.status_code >= 300:
+                return classify(response, error=_error(response), secrets=(token,))
+            try:
+                doc = response.json()
+                tasks, last = list(doc["tasks"]), bool(doc.get("last_page", True))
+            except (ValueError, KeyError, TypeError):
+                return SendResult("retry", response.status_code, error="unreadable task list")
+            for task in tasks:
+                text = task.get("markdown_description") or task.get("description") or ""
+                if marker in text and task.get("id"):
+                    return SendResult("sent", response.status_code, external_ref=str(task["id"]))
+            if last:
+                break
+        return None
+
     async def deliver(
         self,
         notification: Notification,
@@ -170,6 +209,10 @@ class ClickUpChannel(ConfiguredChannel[ClickUpConfig]):
         task_id, change = notification.previous_ref, notification.state_change
         if change == "opened" or task_id is None or not _ID.fullmatch(task_id):
             url = f"{api}/list/{parsed.list_id}/task"
+            if notification.attempt > 1:
+                earlier = await self._earlier_task(http, url, notification, secret)
+                if earlier is not None:  # found, or the lookup failed (tried again later)
+                    return earlier
             result, response = await self._call(
                 http, "POST", url, new_task(notification, parsed), secret
             )
