@@ -65,6 +65,7 @@ from meta_agent import tenants
 from meta_agent.breaker import BreakerConfig, RedisBreakerStore
 from meta_agent.events import channel
 from meta_agent.stream import EXECUTIONS_STREAM, STREAM_MAX_LEN, execution_entry
+from realtime.cycles import PHASES, read_cycles
 from realtime.health import RedisHealthStore
 from realtime.windows import AgentKey, RedisWindows, sketch
 from realtime.windows.store import LONG_BUCKET_MS, LONG_BUCKETS, SHORT_BUCKET_MS, SHORT_BUCKETS
@@ -836,6 +837,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 shared["rate"].value = visible_rate
                 result["visible_load_per_s"] = round(visible_rate)
                 result |= visibility(args, served, redis_url, probes)
+                result |= worker_cycles(redis_url)
                 check_alive(workers, logs)
                 shared["rate"].value = -1
                 result |= agent_memory(client, fleet)
@@ -853,6 +855,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             None if value is None else (value >= limit if above else value <= limit)
         )
     return result
+
+
+def worker_cycles(redis_url: str) -> dict[str, Any]:
+    """The workers' cycles over their last published seconds (`realtime.cycles`), taken at
+    the end of the visibility phase: at its load, each phase's p50 and p90 (ms), the median
+    over the workers."""
+
+    async def read() -> dict[str, dict[str, Any]]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            return await read_cycles(client)
+        finally:
+            await client.aclose()
+
+    workers = [w for w in asyncio.run(read()).values() if w.get("cycles")]
+    if not workers:
+        return {}
+    out: dict[str, Any] = {
+        "cycle_entries_p50": statistics.median(w["entries_p50"] for w in workers)
+    }
+    for phase in PHASES:
+        for q in ("p50", "p90"):
+            out[f"cycle_{phase}_ms_{q}"] = statistics.median(w[f"{phase}_ms_{q}"] for w in workers)
+    return out
 
 
 def visibility(

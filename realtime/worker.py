@@ -32,6 +32,7 @@ from meta_agent.db import Database
 from meta_agent.stream import EXECUTIONS_STREAM
 from realtime.alerts import AlertLoop
 from realtime.breakers import BreakerEvaluator, Changed
+from realtime.cycles import CycleStats, CycleTimer
 from realtime.health import HealthEvaluator, Recorded
 from realtime.health.evaluator import screen_of
 from realtime.recovery import Recovery, recover_if_lost, windows_need_rebuild
@@ -134,6 +135,7 @@ class Worker:
         self.breakers = breakers or BreakerEvaluator(db, client)
         self.alerts = alerts
         self.counters = WorkerCounters()
+        self.cycles = CycleStats(self.consumer)
         self._claimed_at: int | None = None
         self._swept_at: int | None = None
         self._deadlines_at: int | None = None
@@ -180,6 +182,7 @@ class Worker:
         if not entries:
             return []
         now_ms = self.clock()
+        timer = CycleTimer()
         executions: list[Execution] = []
         for entry_id, fields in entries:
             if not fields:  # trimmed from the stream before anyone applied it
@@ -194,6 +197,7 @@ class Worker:
         slow, screens = await self._profiles(agents, urgent)
         # each agent's windows and health are read back in the same call for its evaluation
         applied, screened = await self.windows.apply_and_screen(executions, now_ms, slow, screens)
+        timer.mark("windows")
         self.counters.applied += sum(applied)
         self.counters.duplicates += len(applied) - sum(applied)
         # a redelivered entry was applied before: it is not a second call for the breaker.
@@ -205,6 +209,7 @@ class Worker:
         self.counters.acked += await self.client.xack(
             self.stream, self.group, *(entry_id for entry_id, _ in entries)
         )
+        timer.mark("breakers")
         recorded: list[Recorded] = []
         if not self._windows_incomplete:  # judged once the rebuild is done, not on half the data
             try:
@@ -212,7 +217,10 @@ class Worker:
             except Exception:  # health must not stop the windows; the sweep evaluates again
                 log.exception("health evaluation failed for %d agents", len(agents))
         self.counters.transitions += recorded
+        timer.mark("health")
         await self._alert(recorded, changed)
+        timer.mark("alerts")
+        self.cycles.add(len(entries), timer.finish())
         return recorded
 
     async def _alert(self, health: Sequence[Recorded], breakers: Sequence[Changed]) -> None:
@@ -278,6 +286,7 @@ class Worker:
             # a while, and the stream must not wait for it
             self._swept_at = now_ms
             self._sweeping = asyncio.create_task(self._sweep())
+        await self.cycles.publish_if_due(self.client)
         if self._deadlines_at is None or now_ms - self._deadlines_at >= self.deadline_every_ms:
             self._deadlines_at = now_ms
             deadlines = await self.breakers.sweep_deadlines(self.clock())
