@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,15 +11,13 @@ import redis.asyncio as aioredis
 from meta_agent.db import Database
 from realtime.cycles import PHASES, CycleStats, read_cycles
 from realtime.worker import Worker
-from tests.realtime.test_worker import NOW_MS, agent_of, entry, run, xadd_all
+from tests.realtime.test_worker import NOW_MS, agent_of, queued, run, xadd_all
 
 
 def test_a_workers_cycles_are_published_by_phase(
     migrated_database: Any, redis_url: str, make_agent: Callable[..., Any]
 ) -> None:
-    agent = agent_of(make_agent)
-    stream = f"test:executions:{uuid.uuid4()}"
-    entries = [entry(agent, at_ms=NOW_MS - 10_000 + i) for i in range(90)]
+    stream, entries = queued(agent_of(make_agent), 90, NOW_MS - 10_000)
 
     async def body(db: Database, client: aioredis.Redis) -> Any:
         await xadd_all(client, stream, entries)

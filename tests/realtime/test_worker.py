@@ -76,6 +76,14 @@ def run(
     return asyncio.run(main())
 
 
+def queued(agent: AgentKey, count: int, since_ms: int) -> tuple[str, list[dict[str, str]]]:
+    """A stream of the test's own, and `count` entries of `agent` ending 1 ms apart from
+    `since_ms`."""
+    return f"test:executions:{uuid.uuid4()}", [
+        entry(agent, at_ms=since_ms + i) for i in range(count)
+    ]
+
+
 async def xadd_all(client: aioredis.Redis, stream: str, entries: list[dict[str, str]]) -> None:
     async with client.pipeline(transaction=False) as pipe:
         for fields in entries:
@@ -115,8 +123,7 @@ def test_a_dead_consumers_entries_are_claimed_by_another(
     migrated_database: Any, redis_url: str, make_agent: Callable[..., Any]
 ) -> None:
     agent = agent_of(make_agent)
-    stream = f"test:executions:{uuid.uuid4()}"
-    entries = [entry(agent, at_ms=NOW_MS - 10_000 + i) for i in range(100)]
+    stream, entries = queued(agent, 100, NOW_MS - 10_000)
 
     async def body(db: Database, client: aioredis.Redis) -> Any:
         await xadd_all(client, stream, entries)
