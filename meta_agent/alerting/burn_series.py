@@ -126,10 +126,7 @@ async def load_burn_inputs(
     async with db.tenant_transaction(tenant_id) as conn:
         cursor = await conn.execute(_SLAS_IN_FORCE, (tenant_id,))
         slas = await cursor.fetchall()
-        own: dict[uuid.UUID, Any] = {}
-        for sla in slas:
-            if sla["agent_id"] is not None:
-                own.setdefault(sla["agent_id"], sla)
+        own: dict[uuid.UUID, Any] = {s["agent_id"]: s for s in slas if s["agent_id"] is not None}
         wide = next((sla for sla in slas if sla["agent_id"] is None), None)
         if wide is not None and not wide["burns"]:
             wide = None

@@ -18,8 +18,8 @@ ClickUp takes no idempotency key: a creation whose answer was lost (a timeout, a
 have made the task. A later attempt at the same delivery first looks for it, among the list's
 tasks created since the state change (GET /api/v2/list/{list_id}/task, closed ones too), by
 the delivery id every task's description ends with; only when none is found does it create
-one. An escalation is the one send that makes two requests: the priority update is
-idempotent, so when the comment fails, the retry repeating it is harmless.
+one. An escalation makes two requests as well: the priority update is idempotent, so when the
+comment fails, the retry repeating it is harmless.
 
 Errors look like {"err": "...", "ECODE": "..."}; 429 carries `X-RateLimit-Reset` (epoch s).
 """
