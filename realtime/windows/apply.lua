@@ -8,7 +8,8 @@
 --       after the latest success, by end), 3 variant set, 4.. bucket, seen-ids and sum keys,
 --       referenced by index from the arguments below
 -- ARGV: 1 ttl of KEYS[1..3] (ms), 2 cap on remembered consecutive failures, 3 the screen,
---       4 now (ms), 5 number of bucket/seen/sum keys m, 6..5+m their ttls (ms),
+--       4 now (ms), 5 number of bucket/seen/sum keys m, 6..5+m their ttls (ms; a sum's is
+--       its window's below),
 --       then d, the number of window sums, and per sum 8 fields: sum key index, bucket key
 --       prefix, the window's lowest and highest bucket, its width in buckets, its ttl (ms),
 --       a bucket's length (ms), and the number of the hour's sum it rolls into (0: none; a
@@ -40,22 +41,15 @@ local at = 6 + m
 local d = tonumber(ARGV[at])
 at = at + 1
 local window_sums = {}
+local hour_of, is_sum = {}, {}
 for i = 1, d do
-    window_sums[i] = {
-        key = KEYS[tonumber(ARGV[at])],
-        prefix = ARGV[at + 1],
-        lo = tonumber(ARGV[at + 2]),
-        hi = tonumber(ARGV[at + 3]),
-        span = tonumber(ARGV[at + 4]),
-        ttl = tonumber(ARGV[at + 5]),
-        size = tonumber(ARGV[at + 6]),
-        hour = tonumber(ARGV[at + 7]),
-    }
+    is_sum[tonumber(ARGV[at])] = true
+    window_sums[i] = window_at(KEYS[tonumber(ARGV[at])], at + 1)
+    hour_of[i] = tonumber(ARGV[at + 7])
     at = at + 8
 end
 for i = 1, d do
-    local w = window_sums[i]
-    w.hour = w.hour > 0 and window_sums[w.hour] or nil
+    window_sums[i].hour = window_sums[hour_of[i]]  -- nil for 0: an hour rolls into none
 end
 local sum_of, bucket_of = {}, {}
 for k = 4, 3 + m do
@@ -151,7 +145,8 @@ for k = 4, 3 + m do
             -- a bucket the window sum holds (at or above its `_lo`) adds to the sum as well
             if b >= w.held then sum_add(w.key, b, fields.n, fields) end
         end
-    elseif w == nil then  -- seen ids or a running sum: each lives as long as what it holds can count
+    elseif not is_sum[k] then  -- seen ids: they live as long as what they hold can count
+        -- (a running sum's expiry is renewed as it moves or is rebuilt: sums.lua)
         redis.call('PEXPIRE', KEYS[k], ARGV[k + 2])
     end
 end

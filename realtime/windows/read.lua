@@ -30,18 +30,6 @@ local function add_fields(fields, sums, histogram)
     end
 end
 
-local function window_at(sum, a)
-    return {
-        key = sum,
-        prefix = ARGV[a],
-        lo = tonumber(ARGV[a + 1]),
-        hi = tonumber(ARGV[a + 2]),
-        span = tonumber(ARGV[a + 3]),
-        ttl = tonumber(ARGV[a + 4]),
-        size = tonumber(ARGV[a + 5]),
-    }
-end
-
 local function window(w, with_histogram)
     local sums = {0, 0, 0, 0, 0, 0}
     local histogram = with_histogram and {} or nil

@@ -32,6 +32,20 @@
 -- `held` once advanced: the lowest bucket its sum holds.
 
 local SUM_TOTALS = {n = 1, f = 2, s = 3, c = 4, ti = 5, to = 6}
+
+-- A window as the scripts pass it, from ARGV[a..a+5]: its buckets' key prefix, lowest and
+-- highest bucket, width in buckets, the sum's ttl (ms) and a bucket's length (ms); `sum` its key.
+local function window_at(sum, a)
+    return {
+        key = sum,
+        prefix = ARGV[a],
+        lo = tonumber(ARGV[a + 1]),
+        hi = tonumber(ARGV[a + 2]),
+        span = tonumber(ARGV[a + 3]),
+        ttl = tonumber(ARGV[a + 4]),
+        size = tonumber(ARGV[a + 5]),
+    }
+end
 local SUM_MARKERS = 64
 
 local function sum_marker(b)
