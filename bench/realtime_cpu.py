@@ -35,6 +35,7 @@ from meta_agent.connections import resolve_urls
 from meta_agent.db import Database
 from meta_agent.redis_async import async_redis
 from meta_agent.settings import load_settings
+from realtime import collector
 from realtime.worker import Worker
 
 
@@ -110,6 +111,7 @@ async def measure(
     split: dict[str, float] = {}
     async with Database(database_url, max_size=4) as db:
         worker = Worker(db, client, consumer="bench-cpu", batch_size=args.batch)
+        collector.settle()  # as `python -m realtime` does once it is set up
         await worker.ensure_group()
         timed(worker, "read", "read")
         timed(worker.windows, "apply_and_screen", "windows")

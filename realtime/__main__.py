@@ -19,6 +19,7 @@ from meta_agent.db import Database
 from meta_agent.errors import MetaAgentError
 from meta_agent.redis_async import async_redis
 from meta_agent.settings import Settings, load_settings
+from realtime import collector
 from realtime.alerts import AlertLoop, Detector
 from realtime.worker import Worker
 
@@ -52,6 +53,7 @@ async def serve(
                 ],
             )
             worker = Worker(db, client, consumer=consumer, alerts=alerts)
+            collector.settle()
             try:
                 await asyncio.gather(worker.run(stop), alerts.run(stop))
             finally:
