@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -61,10 +62,17 @@ async def publish_breaker(
     client: aioredis.Redis, key: BreakerKey, transitions: tuple[Transition, ...]
 ) -> None:
     """Publish a breaker's transitions, in order, in one round trip."""
-    if not transitions:
-        return
+    await publish_breakers(client, [(key, transitions)])
+
+
+async def publish_breakers(
+    client: aioredis.Redis, changed: Iterable[tuple[BreakerKey, Iterable[Transition]]]
+) -> None:
+    """Publish the transitions of many breakers (each breaker's in order) in one round trip."""
     async with client.pipeline(transaction=False) as pipe:
-        for t in transitions:
-            message = json.dumps(breaker_event(key, t), separators=(",", ":"))
-            pipe.publish(channel(key.tenant_id), message)
-        await pipe.execute()
+        for key, transitions in changed:
+            for t in transitions:
+                message = json.dumps(breaker_event(key, t), separators=(",", ":"))
+                pipe.publish(channel(key.tenant_id), message)
+        if len(pipe):
+            await pipe.execute()

@@ -11,6 +11,7 @@ stream entry is not a second call. A probe's execution carries its permit token 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
@@ -24,10 +25,10 @@ from meta_agent.breaker import (
     Transition,
     load_config,
     permit_token,
-    persist_transitions,
+    persist_many,
 )
 from meta_agent.db import Database
-from meta_agent.events import publish_breaker
+from meta_agent.events import publish_breakers
 from realtime.ttl_cache import TtlCache
 from realtime.windows import Execution
 
@@ -96,17 +97,23 @@ class BreakerEvaluator:
         return await self.record(by_key.items())
 
     async def record(self, changed: Iterable[Changed]) -> list[Changed]:
-        """Persist (Postgres first: it is the record) and publish each breaker's transitions."""
-        done = []
-        for key, transitions in changed:
+        """Persist (Postgres first: it is the record) and publish the breakers' transitions:
+        one transaction per tenant and one round trip of publishes, however many breakers
+        an outage moved at once."""
+        done = [(key, transitions) for key, transitions in changed if transitions]
+        by_tenant: dict[uuid.UUID, list[Changed]] = {}
+        for key, transitions in done:
+            by_tenant.setdefault(key.tenant_id, []).append((key, transitions))
+        for tenant_id, items in by_tenant.items():
             try:
-                await persist_transitions(self.db, key, transitions)
-            except Exception:  # Redis decided; a later transition's row supersedes this one
-                log.exception("breaker transitions of agent %s not persisted", key.agent_id)
-            try:
-                await publish_breaker(self.client, key, transitions)
-            except Exception:
-                log.exception("breaker transitions of agent %s not published", key.agent_id)
+                await persist_many(self.db, items)
+            except Exception:  # Redis decided; a later transition's row supersedes these
+                log.exception("breaker transitions of tenant %s not persisted", tenant_id)
+        try:
+            await publish_breakers(self.client, done)
+        except Exception:
+            log.exception("breaker transitions of %d breakers not published", len(done))
+        for key, transitions in done:
             for t in transitions:
                 log.info(
                     "breaker %s: %s -> %s (%s) %s",
@@ -116,7 +123,6 @@ class BreakerEvaluator:
                     t.cause,
                     t.reason,
                 )
-            done.append((key, transitions))
         return done
 
     async def sweep_deadlines(self, now_ms: int) -> list[Changed]:

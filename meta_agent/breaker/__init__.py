@@ -5,6 +5,7 @@ from meta_agent.breaker import permit_token
 from meta_agent.breaker.config import BreakerConfig, BreakerConfigError, WindowKind
 from meta_agent.breaker.persistence import (
     load_config,
+    persist_many,
     persist_transitions,
     restore_from_postgres,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "WindowKind",
     "load_config",
     "permit_token",
+    "persist_many",
     "persist_transitions",
     "restore_from_postgres",
 ]

@@ -9,6 +9,7 @@ worker, a crash between Redis and Postgres) changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,54 +64,73 @@ def _at(ms: int | None) -> Any:
     return None if ms is None else to_datetime(ms)
 
 
+def _event_row(key: BreakerKey, t: Transition) -> tuple[Any, ...]:
+    return (
+        key.tenant_id,
+        key.agent_id,
+        t.from_state.value,
+        t.to_state.value,
+        to_datetime(t.at_ms),
+        t.cause.value,
+        t.actor,
+        t.reason,
+        Jsonb(t.metrics()),
+        t.version,
+    )
+
+
+def _state_row(key: BreakerKey, t: Transition) -> tuple[Any, ...]:
+    return (
+        key.tenant_id,
+        key.agent_id,
+        t.to_state.value,
+        to_datetime(t.at_ms),
+        _at(t.opened_ms),
+        _at(t.open_until_ms),
+        t.consecutive_opens,
+        t.permits_remaining,
+        _at(t.half_open_deadline_ms),
+        t.forced_by,
+        t.forced_reason,
+        t.version,
+    )
+
+
 async def persist_transitions(
     db: Database, key: BreakerKey, transitions: Iterable[Transition]
 ) -> int:
     """Record `transitions` (in order) for one breaker; returns how many events were new."""
-    pending = list(transitions)
-    if not pending:
-        return 0
+    return await persist_many(db, [(key, transitions)])
 
-    async def write() -> int:
-        written = 0
-        async with db.tenant_transaction(key.tenant_id) as conn:
-            for t in pending:
-                cursor = await conn.execute(
-                    _INSERT_EVENT,
-                    (
-                        key.tenant_id,
-                        key.agent_id,
-                        t.from_state.value,
-                        t.to_state.value,
-                        to_datetime(t.at_ms),
-                        t.cause.value,
-                        t.actor,
-                        t.reason,
-                        Jsonb(t.metrics()),
-                        t.version,
-                    ),
-                )
-                written += cursor.rowcount
-                await conn.execute(
-                    _UPSERT_STATE,
-                    (
-                        key.tenant_id,
-                        key.agent_id,
-                        t.to_state.value,
-                        to_datetime(t.at_ms),
-                        _at(t.opened_ms),
-                        _at(t.open_until_ms),
-                        t.consecutive_opens,
-                        t.permits_remaining,
-                        _at(t.half_open_deadline_ms),
-                        t.forced_by,
-                        t.forced_reason,
-                        t.version,
-                    ),
-                )
-        return written
 
-    return await with_retry(write)
+async def persist_many(
+    db: Database, changed: Iterable[tuple[BreakerKey, Iterable[Transition]]]
+) -> int:
+    """Record the transitions of many breakers (each breaker's in order): one transaction per
+    tenant, in which each statement goes once for all its rows (psycopg pipelines an
+    `executemany`). An outage opens many breakers in one batch of the stream; a transaction
+    each made that batch wait a round trip per breaker. Returns how many events were new;
+    raises at the first tenant whose transaction fails (those before it are written)."""
+    by_tenant: dict[uuid.UUID, list[tuple[BreakerKey, Transition]]] = {}
+    for key, transitions in changed:
+        by_tenant.setdefault(key.tenant_id, []).extend((key, t) for t in transitions)
+    written = 0
+    for tenant_id, pending in by_tenant.items():
+        if pending:
+            written += await with_retry(functools.partial(_write, db, tenant_id, pending))
+    return written
+
+
+async def _write(
+    db: Database, tenant_id: uuid.UUID, pending: Sequence[tuple[BreakerKey, Transition]]
+) -> int:
+    async with db.tenant_transaction(tenant_id) as conn, conn.cursor() as cursor:
+        await cursor.executemany(_INSERT_EVENT, [_event_row(k, t) for k, t in pending])
+        written = cursor.rowcount  # the sum over the rows: those not there before
+        # the state row only moves to a higher version, so one upsert per transition in
+        # order ends at the breaker's latest, as it did one transition at a time
+        await cursor.executemany(_UPSERT_STATE, [_state_row(k, t) for k, t in pending])
+    return written
 
 
 async def load_config(db: Database, key: BreakerKey) -> BreakerConfig:

@@ -24,6 +24,7 @@ from meta_agent.breaker import (
     Transition,
     WindowKind,
     core,
+    persist_many,
     persist_transitions,
     restore_from_postgres,
 )
@@ -182,6 +183,41 @@ def test_writing_the_same_transitions_again_or_late_changes_nothing(
             (key.agent_id,),
         ).fetchone()
     assert row == ("half_open", newest, 2)
+
+
+def test_many_breakers_of_several_tenants_are_recorded_in_one_call(
+    migrated_database: Any, redis_url: str, make_agent: Callable[..., BreakerKey]
+) -> None:
+    keys = [make_agent() for _ in range(6)]
+
+    async def body(db: Database, store: RedisBreakerStore) -> tuple[int, int, list[Any]]:
+        changed = []
+        for key in keys:  # opened by two failures, then half open: two transitions each
+            moved: tuple[Transition, ...] = ()
+            for _ in range(2):
+                moved += await store.on_result(key, CONFIG, None, Outcome.FAILURE, 10, T0)
+            moved += (await store.try_acquire(key, CONFIG, T0 + 10_000)).transitions
+            changed.append((key, moved))
+        written = await persist_many(db, changed)
+        again = await persist_many(db, changed)
+        return written, again, changed
+
+    written, again, changed = run(migrated_database.app_url, redis_url, body)
+    assert len({k.tenant_id for k in keys}) > 1
+    assert (written, again) == (2 * len(keys), 0)
+    with psycopg.connect(migrated_database.owner_url) as conn:
+        for key, transitions in changed:
+            events = conn.execute(
+                "select from_state, to_state, version from circuit_breaker_events"
+                " where tenant_id = %s and agent_id = %s order by version",
+                (key.tenant_id, key.agent_id),
+            ).fetchall()
+            assert events == [(t.from_state, t.to_state, t.version) for t in transitions]
+            state = conn.execute(
+                "select state, version from circuit_breaker_states where agent_id = %s",
+                (key.agent_id,),
+            ).fetchone()
+            assert state == ("half_open", transitions[-1].version)
 
 
 def test_a_tenant_sees_only_its_own_breakers(
