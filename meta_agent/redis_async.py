@@ -5,6 +5,10 @@ even when hiredis is installed (its synchronous connections use hiredis). The re
 sends tens of thousands of script arguments a second, and packing them took a quarter of its
 time; hiredis packs the same bytes eight times faster. Replies are parsed by hiredis either
 way.
+
+redis-py's own hiredis serializer still goes over the arguments in Python first (to split a
+command name of two words and to copy a bytearray); calling hiredis directly, and redis-py
+only for what hiredis refuses, packs a script call of 75 arguments in 4.3 µs instead of 10.6.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.connection import HiredisRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
+
+if HIREDIS_AVAILABLE:
+    import hiredis
 
 
 def async_redis(url: str, **options: Any) -> aioredis.Redis:
@@ -37,6 +44,13 @@ def hiredis_packing(connection_class: type[AbstractConnection]) -> type[Abstract
         serializer = HiredisRespSerializer()
 
         def pack_command(self: AbstractConnection, *args: Any) -> list[bytes]:
+            name = args[0]
+            if (" " if isinstance(name, str) else b" ") not in name:
+                try:
+                    return [hiredis.pack_command(args)]
+                except TypeError:  # a bytearray, or what Redis cannot take: redis-py says
+                    pass
+            # a command name of two words ("CONFIG GET") is two arguments
             packed: list[bytes] = serializer.pack(*args)
             return packed
 

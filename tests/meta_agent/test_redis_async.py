@@ -19,12 +19,14 @@ COMMANDS = [
     ("SET", b"key", b"\x00\xff\r\n"),
     ("EVALSHA", "a" * 40, 2, "k1", "k2", 0, -7, 12345678901234567890, 0.1, 1e20, 1.5),
     ("CONFIG GET", "maxmemory"),  # a command name of two words is two arguments
+    (b"CONFIG GET", "maxmemory"),
+    ("SET", "key", bytearray(b"array")),
     ("SET", "key", memoryview(b"view")),
     ("XACK", "stream", "group", *(f"{i}-0" for i in range(5_000))),
 ]
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: str(c[0]))
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: f"{c[0]!r}-{type(c[-1]).__name__}")
 def test_the_packed_bytes_are_redis_pys_own(command):
     plain = Connection()
     packed = hiredis_packing(Connection)()
