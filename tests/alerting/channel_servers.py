@@ -19,7 +19,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -113,7 +113,7 @@ class ProviderServer:
     def respond(self, request: Recorded) -> Answer:
         raise NotImplementedError
 
-    def __enter__(self) -> ProviderServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
