@@ -427,7 +427,7 @@ def make_notification(
         delivery_id=uuid.uuid4(),
         tenant_id=uuid.UUID(int=1),
         tenant_name="acme",
-        state_change=state_change,  # type: ignore[arg-type]
+        state_change=state_change,
         at=T0 + dt.timedelta(minutes=1),
         alert=AlertSnapshot.model_validate(snapshot),
         links={
