@@ -140,7 +140,9 @@ class Circuit(ReadModel):
 
 class CircuitAction(WriteModel):
     action: Literal["force_open", "force_closed", "reset"]
-    reason: str = Field(min_length=1, max_length=2000)
+    # not blank: the document says so (`pattern`), so a client (or a schema-driven fuzzer) knows
+    # that a reason of spaces is refused with the 422 the handler gives it
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why; not blank.")
 
 
 class CircuitEvent(ReadModel):

@@ -125,7 +125,10 @@ def test_force_open_is_recorded_published_and_seen_by_the_sdk(client, tenant, ow
 
 def test_an_override_needs_a_reason_and_the_write_scope(client, tenant):
     agent_id = create_agent(client, tenant)["agent_id"]
-    assert_error(act(client, tenant, agent_id, "force_open", "   "), 422)
+    for blank in ("   ", "\t", "\n "):
+        assert_error(act(client, tenant, agent_id, "force_open", blank), 422)
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["CircuitAction"]
+    assert schema["properties"]["reason"]["pattern"] == r"\S"  # the document says not blank
     assert_error(act(client, tenant, agent_id, "explode", "why not"), 422)
     response = client.post(
         f"/v1/agents/{agent_id}/circuit",
