@@ -101,6 +101,8 @@ class BreakerEvaluator:
         one transaction per tenant and one round trip of publishes, however many breakers
         an outage moved at once."""
         done = [(key, transitions) for key, transitions in changed if transitions]
+        if not done:  # the usual batch, and the usual deadline sweep
+            return []
         by_tenant: dict[uuid.UUID, list[Changed]] = {}
         for key, transitions in done:
             by_tenant.setdefault(key.tenant_id, []).append((key, transitions))
