@@ -2,9 +2,8 @@
 an HTTP answer (or its absence) into "sent", "retry" or "permanent".
 
 A channel makes exactly one request per `send` (ClickUp escalations and retried creations
-excepted, see there) and
-never raises for HTTP or network trouble: the dispatcher owns retries, backoff and
-dead-lettering, and it can only do that job with a classified result.
+excepted, see there) and never raises for HTTP or network trouble: the dispatcher owns
+retries, backoff and dead-lettering, and it can only do that job with a classified result.
 """
 
 from __future__ import annotations
